@@ -1,0 +1,3 @@
+from .lesion_data_sample import LesionDataSample
+
+__all__ = ['LesionDataSample']
