@@ -218,8 +218,12 @@ def _list_files(path: str) -> List[str]:
     return out
 
 
-def _read_headers(files: Sequence[str], notes: List[str]) -> list:
-    """Read every DICOM file lazily (pixel data deferred); skip the rest."""
+def _read_headers(files: Sequence[str], notes: List[str]) -> Tuple[list, List[str]]:
+    """Read every DICOM file lazily (pixel data deferred).
+
+    Returns the (path, dataset) pairs and the descriptions of DICOM files that
+    could not be read; non-DICOM files are skipped with a note.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.misc import is_dicom
@@ -245,15 +249,15 @@ def _read_headers(files: Sequence[str], notes: List[str]) -> list:
         if 'SOPClassUID' in ds and ds.SOPClassUID == '1.2.840.10008.1.3.10':
             non_dicom.append(f)  # a DICOMDIR index, not an image
             continue
+        if 'SOPInstanceUID' not in ds:
+            unreadable.append(f'{osp.basename(f)} (incomplete: no SOPInstanceUID)')
+            continue
         datasets.append((f, ds))
     if non_dicom:
         names = [osp.basename(f) for f in non_dicom]
         _note(notes, f'skipped {len(non_dicom)} non-DICOM file(s): '
               + ', '.join(names[:5]) + (' ...' if len(names) > 5 else ''))
-    if unreadable:
-        _note(notes, f'skipped {len(unreadable)} unreadable DICOM file(s): '
-              + '; '.join(unreadable[:3]) + (' ...' if len(unreadable) > 3 else ''))
-    return datasets
+    return datasets, unreadable
 
 
 def _get(ds, keyword: str):
@@ -300,10 +304,12 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
     files = _list_files(path)
     if not files:
         raise SeriesError(f'{path}: the folder is empty')
-    datasets = _read_headers(files, notes)
+    datasets, failed = _read_headers(files, notes)
     if not datasets:
+        why = [f'{len(failed)} unreadable: {failed[0]}'] if failed else []
+        why += [n for n in notes if 'non-DICOM' in n]
         raise SeriesError(f'{path}: no readable DICOM files among {len(files)} '
-                          'file(s)' + (f' ({notes[-1]})' if notes else ''))
+                          f'file(s) ({"; ".join(why)})')
 
     # 1. One series: group by SeriesInstanceUID.
     groups: Dict[str, list] = {}
@@ -347,6 +353,7 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
         positions = np.array([float(np.asarray(ds.ImagePositionPatient, float) @ normal)
                               for _, ds in chosen])
         order = np.argsort(positions, kind='stable')
+        positions = positions[order]
     elif all(_get(ds, 'InstanceNumber') is not None for _, ds in chosen):
         if len(chosen) > 1:
             _note(notes, f'series {series_uid}: no ImagePositionPatient/'
@@ -358,8 +365,38 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
                   'InstanceNumber; ordering by file name')
         order = np.arange(len(chosen))
     chosen = [chosen[i] for i in order]
+
+    # 4. Pixels -> HU (modality LUT: RescaleSlope / RescaleIntercept). Files
+    # whose pixel data cannot be read are skipped and counted.
+    slices, kept, shape = [], [], None
+    for i, (f, ds) in enumerate(chosen):
+        try:
+            arr = ds.pixel_array
+        except Exception as e:
+            ts = getattr(getattr(ds, 'file_meta', None), 'TransferSyntaxUID', None)
+            failed.append(f'{osp.basename(f)} (transfer syntax '
+                          f'{getattr(ts, "name", ts)}: {e})')
+            continue
+        if arr.ndim != 2:
+            raise SeriesError(f'{f}: expected a single grey-level image, got '
+                              f'pixel data of shape {arr.shape}')
+        if shape is None:
+            shape = arr.shape
+        elif arr.shape != shape:
+            raise SeriesError(f'{f}: size {arr.shape} differs from the rest '
+                              f'of the series {shape}')
+        slices.append(np.asarray(apply_modality_lut(arr, ds), dtype=np.float32))
+        kept.append(i)
+    if not slices:
+        raise SeriesError(f'series {series_uid}: cannot decode the pixel data '
+                          f'of any file, e.g. {failed[0]}')
+    if failed:
+        _note(notes, f'skipped {len(failed)} unreadable DICOM file(s): '
+              + '; '.join(failed[:3]) + (' ...' if len(failed) > 3 else ''))
+    volume = np.stack(slices, axis=0)
+    chosen = [chosen[i] for i in kept]
     if positions is not None:
-        positions = positions[order]
+        positions = positions[kept]
         dup = np.flatnonzero(np.diff(positions) < 1e-3)
         if dup.size:
             a, b = chosen[dup[0]][0], chosen[dup[0] + 1][0]
@@ -368,7 +405,7 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
                 f'(e.g. {osp.basename(a)} and {osp.basename(b)}); the folder '
                 'seems to hold several acquisitions of one series')
 
-    # 4. Slice interval.
+    # 5. Slice interval.
     first = chosen[0][1]
     fallback = _get(first, 'SpacingBetweenSlices') or _get(first, 'SliceThickness')
     if slice_interval is not None:
@@ -390,27 +427,6 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
                           'give it (--slice-interval MM)')
     if positions is None:
         positions = np.arange(len(chosen), dtype=np.float64) * interval
-
-    # 5. Pixels -> HU.
-    slices, shape = [], None
-    for f, ds in chosen:
-        try:
-            arr = ds.pixel_array
-        except Exception as e:
-            ts = getattr(getattr(ds, 'file_meta', None), 'TransferSyntaxUID', None)
-            name = getattr(ts, 'name', ts)
-            raise SeriesError(f'{f}: cannot decode the pixel data (transfer '
-                              f'syntax {name}): {e}') from None
-        if arr.ndim != 2:
-            raise SeriesError(f'{f}: expected a single grey-level image, got '
-                              f'pixel data of shape {arr.shape}')
-        if shape is None:
-            shape = arr.shape
-        elif arr.shape != shape:
-            raise SeriesError(f'{f}: size {arr.shape} differs from the rest '
-                              f'of the series {shape}')
-        slices.append(np.asarray(apply_modality_lut(arr, ds), dtype=np.float32))
-    volume = np.stack(slices, axis=0)
 
     ps = _get(first, 'PixelSpacing')
     pixel_spacing = (float(ps[0]), float(ps[1])) if ps is not None else None
