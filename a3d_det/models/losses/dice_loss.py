@@ -1,0 +1,39 @@
+"""Dice loss of the mask head (the official A3D/AlignShift configuration)."""
+from torch import Tensor, nn
+
+from a3d_det.registry import MODELS
+
+
+@MODELS.register_module()
+class DiceLoss(nn.Module):
+    """Per-RoI soft Dice loss on sigmoid probabilities, averaged over RoIs.
+
+    ``1 - (2 * sum(p * t) + eps) / (sum(p) + sum(t) + eps)`` for each RoI
+    (Milletari et al., V-Net, 2016, Eq. 1 without squares).
+
+    Args:
+        eps: smoothing term of numerator and denominator.
+        loss_weight: multiplier of the loss.
+    """
+
+    def __init__(self, eps: float = 1.0, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.eps = eps
+        self.loss_weight = loss_weight
+
+    def forward(self, mask_logits: Tensor, mask_targets: Tensor) -> Tensor:
+        """
+        Args:
+            mask_logits: (N, M, M) logits of the positive RoIs.
+            mask_targets: (N, M, M) binary targets (float or bool).
+
+        Returns:
+            scalar loss (0 with gradient when N = 0).
+        """
+        if mask_logits.shape[0] == 0:
+            return mask_logits.sum() * 0.0
+        prob = mask_logits.sigmoid().flatten(1)
+        target = mask_targets.to(prob.dtype).flatten(1)
+        inter = (prob * target).sum(1)
+        dice = (2 * inter + self.eps) / (prob.sum(1) + target.sum(1) + self.eps)
+        return self.loss_weight * (1 - dice).mean()
