@@ -1,0 +1,207 @@
+"""Shared base of the 3D context fusion operators (paper Sec. 2.1).
+
+Every operator maps a 3D feature ``(B, Cin, D, H, W)`` to ``(B, Cout, D, H', W')``
+with a (pretrainable) 2D kernel ``W2D`` of shape ``(Cout, Cin, K, K)``. Stride
+and padding act in-plane only; the number of slices ``D`` is kept.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+IntOrPair = Union[int, Tuple[int, int]]
+
+
+def _as_pair(value: IntOrPair, name: str) -> Tuple[int, int]:
+    """Turn ``int`` or ``(a, b)`` into a pair of non-negative ints."""
+    if isinstance(value, int):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2 \
+            and all(isinstance(v, int) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f'{name} must be an int or a pair of ints, got {value!r}')
+    if min(pair) < 0:
+        raise ValueError(f'{name} must be non-negative, got {value!r}')
+    return pair
+
+
+def shift_slices(x: Tensor, n_fold: int = 8,
+                 alpha: Optional[Tensor] = None) -> Tensor:
+    """Channel shift along depth used by TSM and AlignShift (Sec. 2.1 (e)).
+
+    With ``fold = C // n_fold``: channels ``[0, fold)`` take the next slice's
+    value (zero after the last slice), ``[fold, 2 * fold)`` the previous
+    slice's (zero before the first); the rest stay. With ``alpha`` (AlignShift)
+    the shifted channels become ``alpha * own + (1 - alpha) * neighbour``.
+
+    Args:
+        x: ``(B, C, D, H, W)``.
+        n_fold: divisor of the channels shifted each way.
+        alpha: ``(B,)`` weights of the own slice, or ``None`` for a pure shift.
+
+    Returns:
+        ``(B, C, D, H, W)``, a new tensor (``x`` is not modified).
+    """
+    fold = x.shape[1] // n_fold
+    if fold == 0:
+        return x
+    out = x.clone()
+    up, down = x[:, :fold], x[:, fold:2 * fold]
+    nxt = F.pad(up[:, :, 1:], (0, 0, 0, 0, 0, 1))      # slice d takes d + 1
+    prv = F.pad(down[:, :, :-1], (0, 0, 0, 0, 1, 0))   # slice d takes d - 1
+    if alpha is None:
+        out[:, :fold] = nxt
+        out[:, fold:2 * fold] = prv
+    else:
+        a = alpha.to(x.dtype).view(-1, 1, 1, 1, 1)
+        out[:, :fold] = torch.lerp(nxt, up, a)
+        out[:, fold:2 * fold] = torch.lerp(prv, down, a)
+    return out
+
+
+class BaseFusionConv(nn.Module):
+    """Base of the fusion operators: the 2D kernel, in-plane conv, conversion.
+
+    Args:
+        in_channels: ``Cin``.
+        out_channels: ``Cout``.
+        kernel_size: ``K`` (an int or a square pair).
+        stride: in-plane stride (int or pair).
+        padding: in-plane zero padding (int or pair).
+        bias: add a learnable bias ``(Cout,)``.
+        num_slices: ``D``, the number of slices the operator is built for.
+
+    Attributes:
+        weight: the 2D-pretrainable kernel ``(Cout, Cin, K, K)`` (I3D overrides
+            it with a 3D kernel ``(Cout, Cin, K, K, K)``).
+        bias: ``(Cout,)`` or ``None``.
+    """
+
+    #: whether ``forward`` takes ``thickness`` (only AlignShift).
+    takes_thickness: bool = False
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, bias: bool = False,
+                 num_slices: int = 3) -> None:
+        super().__init__()
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError('in_channels and out_channels must be positive, '
+                             f'got {in_channels}, {out_channels}')
+        kernel = _as_pair(kernel_size, 'kernel_size')
+        if kernel[0] != kernel[1] or kernel[0] == 0:
+            raise ValueError(f'{type(self).__name__} needs a square K x K kernel, '
+                             f'got kernel_size={kernel_size!r}')
+        if num_slices <= 0:
+            raise ValueError(f'num_slices must be positive, got {num_slices}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel[0]
+        self.stride = _as_pair(stride, 'stride')
+        if min(self.stride) == 0:
+            raise ValueError(f'stride must be positive, got {stride!r}')
+        self.padding = _as_pair(padding, 'padding')
+        self.num_slices = num_slices
+        self.weight = nn.Parameter(torch.empty(self._weight_shape()))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def _weight_shape(self) -> Tuple[int, ...]:
+        k = self.kernel_size
+        return (self.out_channels, self.in_channels, k, k)
+
+    def reset_parameters(self) -> None:
+        """Initialise as ``nn.Conv2d`` does (Kaiming uniform, a = sqrt(5))."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight[0].numel()
+            bound = 1 / math.sqrt(fan_in)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    # -- 2D -> 3D conversion -------------------------------------------------
+    @torch.no_grad()
+    def load_conv2d_weight(self, weight: Tensor,
+                           bias: Optional[Tensor] = None) -> None:
+        """Load a 2D kernel ``(Cout, Cin, K, K)`` (and bias) by this operator's
+        conversion rule (the rule of ``from_conv2d``)."""
+        expected = (self.out_channels, self.in_channels,
+                    self.kernel_size, self.kernel_size)
+        if tuple(weight.shape) != expected:
+            raise ValueError(f'{type(self).__name__}: 2D kernel of shape '
+                             f'{tuple(weight.shape)} does not fit {expected}')
+        self._convert_2d_kernel(weight)
+        if bias is not None:
+            if self.bias is None:
+                raise ValueError(f'{type(self).__name__} was built with bias=False '
+                                 'but a bias was given')
+            self.bias.copy_(bias)
+
+    def _convert_2d_kernel(self, weight: Tensor) -> None:
+        """Default rule: the 2D kernel is used as is (no fusion, P3D, ACS,
+        TSM, AlignShift, A3D)."""
+        self.weight.copy_(weight)
+
+    @classmethod
+    def from_conv2d(cls, conv2d: nn.Conv2d, num_slices: int = 3,
+                    **options: Any) -> 'BaseFusionConv':
+        """Convert a (pretrained) ``nn.Conv2d`` into this operator.
+
+        On an input constant along depth the result reproduces ``conv2d`` on
+        every slice (I3D, TSM, AlignShift: on the inner slices; ACS: its axial
+        third, the other two thirds run the same kernel in the coronal and
+        sagittal views).
+
+        Args:
+            conv2d: a 2D convolution with square kernel, groups 1, dilation 1
+                and zero padding.
+            num_slices: ``D``.
+            **options: operator options (``n_fold``, ``ref_thickness``, ...).
+        """
+        if not isinstance(conv2d, nn.Conv2d):
+            raise TypeError(f'from_conv2d expects nn.Conv2d, got {type(conv2d).__name__}')
+        if conv2d.groups != 1 or tuple(conv2d.dilation) != (1, 1):
+            raise ValueError('from_conv2d supports groups=1 and dilation=1 only, '
+                             f'got groups={conv2d.groups}, dilation={conv2d.dilation}')
+        if conv2d.padding_mode != 'zeros' or isinstance(conv2d.padding, str):
+            raise ValueError('from_conv2d supports numeric zero padding only, got '
+                             f'padding={conv2d.padding!r}, mode={conv2d.padding_mode!r}')
+        op = cls(conv2d.in_channels, conv2d.out_channels,
+                 tuple(conv2d.kernel_size), stride=tuple(conv2d.stride),
+                 padding=tuple(conv2d.padding), bias=conv2d.bias is not None,
+                 num_slices=num_slices, **options)
+        op = op.to(device=conv2d.weight.device, dtype=conv2d.weight.dtype)
+        op.load_conv2d_weight(conv2d.weight, conv2d.bias)
+        return op
+
+    # -- forward helpers -----------------------------------------------------
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(f'{type(self).__name__} expects (B, {self.in_channels}, '
+                             f'D, H, W), got {tuple(x.shape)}')
+
+    def conv_slices(self, x: Tensor, weight: Optional[Tensor] = None) -> Tensor:
+        """The 1 x K x K convolution of every slice with the 2D kernel.
+
+        Args:
+            x: ``(B, Cin, D, H, W)``.
+            weight: ``(Cout, Cin, K, K)``; defaults to ``self.weight``.
+
+        Returns:
+            ``(B, Cout, D, H', W')``.
+        """
+        w = self.weight if weight is None else weight
+        return F.conv3d(x, w.unsqueeze(2), self.bias, (1, *self.stride),
+                        (0, *self.padding))
+
+    def extra_repr(self) -> str:
+        s = (f'{self.in_channels}, {self.out_channels}, '
+             f'kernel_size={self.kernel_size}, stride={self.stride}, '
+             f'padding={self.padding}, num_slices={self.num_slices}')
+        if self.bias is None:
+            s += ', bias=False'
+        return s
