@@ -3,8 +3,8 @@ from .deeplesion_froc_metric import DeepLesionFROCMetric
 from .froc import (AVG_FP_LEVELS, DEFAULT_THR, FP_LEVELS, LesionMatching,
                    box_overlaps, froc_curve, interp_sens, match_lesions,
                    sens_at_fp)
-from .froc_dump import (FROCDumpError, image_record, load_froc_dump,
-                        save_froc_dump)
+from .froc_dump import (FROCDumpError, froc_inputs, image_record,
+                        load_froc_dump, save_froc_dump)
 from .froc_report import AVG_KEY, FROCReport, evaluate_froc, sens_key
 from .lesion_groups import BREAKDOWNS, LESION_TYPES, lesion_groups
 
@@ -12,6 +12,7 @@ __all__ = [
     'AVG_FP_LEVELS', 'AVG_KEY', 'BREAKDOWNS', 'DEFAULT_THR', 'FP_LEVELS',
     'DeepLesionFROCMetric', 'FROCDumpError', 'FROCReport', 'LESION_TYPES',
     'LesionMatching', 'box_overlaps', 'evaluate_froc', 'froc_curve',
-    'image_record', 'interp_sens', 'lesion_groups', 'load_froc_dump',
-    'match_lesions', 'save_froc_dump', 'sens_at_fp', 'sens_key'
+    'froc_inputs', 'image_record', 'interp_sens', 'lesion_groups',
+    'load_froc_dump', 'match_lesions', 'save_froc_dump', 'sens_at_fp',
+    'sens_key'
 ]

@@ -85,6 +85,23 @@ def image_record(file_name: str, pred_bboxes: Any, pred_scores: Any,
     return rec
 
 
+def froc_inputs(images: Sequence[Mapping]
+                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Image records -> the FROC core's inputs.
+
+    Returns:
+        ``(pred_boxes, gt_boxes)``: per image a (N_i, 5) float64 array
+        ``[x1, y1, x2, y2, score]`` and a (M_i, 4) float64 array.
+    """
+    preds = [np.hstack([
+        np.asarray(im['pred_bboxes'], dtype=np.float64).reshape(-1, 4),
+        np.asarray(im['pred_scores'], dtype=np.float64).reshape(-1, 1)])
+        for im in images]
+    gts = [np.asarray(im['gt_bboxes'], dtype=np.float64).reshape(-1, 4)
+           for im in images]
+    return preds, gts
+
+
 def save_froc_dump(path: str, images: Sequence[Mapping]) -> None:
     """Write image records to ``path`` as JSON (atomically: temp + rename)."""
     payload = dict(format=DUMP_FORMAT, version=DUMP_VERSION, images=[

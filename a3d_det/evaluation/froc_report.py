@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .froc import AVG_FP_LEVELS, FP_LEVELS, interp_sens, match_lesions
+from .froc_dump import froc_inputs
 from .lesion_groups import lesion_groups
 
 AVG_KEY = 'avg[0.5-4]'
@@ -91,12 +92,7 @@ def evaluate_froc(images: Sequence[Mapping],
         breakdowns: any of ``'slice_interval'``, ``'size'``, ``'type'``.
     """
     fp_levels = tuple(float(lv) for lv in fp_levels)
-    pred = [np.hstack([np.asarray(im['pred_bboxes'], dtype=np.float64)
-                       .reshape(-1, 4),
-                       np.asarray(im['pred_scores'], dtype=np.float64)
-                       .reshape(-1, 1)]) for im in images]
-    gts = [np.asarray(im['gt_bboxes'], dtype=np.float64).reshape(-1, 4)
-           for im in images]
+    pred, gts = froc_inputs(images)
     matching = match_lesions(pred, gts, iou_thr, criterion)
     groups: dict[str, list[np.ndarray] | None] = {'all': None}
     for by in breakdowns:
