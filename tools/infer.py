@@ -1,0 +1,127 @@
+"""Detect lesions on a patient's CT.
+
+``python tools/infer.py CONFIG CHECKPOINT INPUT --out-dir DIR [options]``
+
+INPUT is a folder holding one DICOM CT series (any file names), a single
+DICOM file, or a folder of DeepLesion-style 16-bit PNG slices (give
+``--slice-interval``). Writes ``DIR/detections.json`` (every processed slice,
+ordered along z, with its detections) and ``DIR/slice_NNNN.png`` overlays for
+the slices with detections. Bad input gets a one-line ``error: ...`` and exit
+status 2.
+"""
+import argparse
+import os
+import sys
+import time
+import warnings
+
+import torch
+
+from a3d_det.apis import (inference_detector, init_detector, series_report,
+                          write_overlays)
+from a3d_det.datasets.dicom import SeriesError, SeriesWarning, read_ct_series
+from a3d_det.engine import UserInputError, load_config, run_cli, write_json
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Detect lesions on a CT series (DICOM or DeepLesion PNG)')
+    parser.add_argument('config', help='config file (.py)')
+    parser.add_argument('checkpoint', help='checkpoint file (.pth)')
+    parser.add_argument('input', help='DICOM series folder, DICOM file, or '
+                        'folder of 16-bit PNG slices')
+    parser.add_argument('--out-dir', required=True,
+                        help='where detections.json and the overlays go')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='cpu or cuda[:N] (default: cuda when available)')
+    parser.add_argument('--score-thr', type=float, default=0.5,
+                        help='lowest score reported and drawn (default 0.5)')
+    parser.add_argument('--slices', nargs='+', metavar='I',
+                        help='slice indices (0-based, along z) to process, '
+                        'e.g. 10 12 20-30 (default: all)')
+    parser.add_argument('--series', metavar='UID',
+                        help='SeriesInstanceUID when the folder holds several')
+    parser.add_argument('--slice-interval', type=float, metavar='MM',
+                        help='slice interval in mm (required for PNG input; '
+                        'overrides the DICOM positions)')
+    parser.add_argument('--spacing', type=float, metavar='MM',
+                        help='in-plane pixel spacing in mm for PNG input')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='key slices per forward pass (default 1)')
+    return parser.parse_args(argv)
+
+
+def parse_slices(tokens, n: int) -> list:
+    """``['3', '10-12', '7,8']`` -> sorted unique indices, checked against n."""
+    if not tokens:
+        return list(range(n))
+    out = set()
+    for token in tokens:
+        for part in filter(None, token.split(',')):
+            try:
+                if '-' in part.strip('-') and not part.startswith('-'):
+                    a, b = (int(v) for v in part.split('-'))
+                    if b < a:
+                        raise ValueError
+                    out.update(range(a, b + 1))
+                else:
+                    out.add(int(part))
+            except ValueError:
+                raise UserInputError(f'--slices: cannot read {part!r}; use '
+                                     'indices like 5 or ranges like 10-20') from None
+    bad = sorted(i for i in out if not 0 <= i < n)
+    if bad:
+        raise UserInputError(f'--slices: {bad} outside the series (0..{n - 1})')
+    return sorted(out)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.batch_size < 1:
+        raise UserInputError('--batch-size must be at least 1')
+    if args.slice_interval is not None and not args.slice_interval > 0:
+        raise UserInputError('--slice-interval must be positive')
+    cfg = load_config(args.config)
+    if not os.path.isfile(args.checkpoint):
+        raise UserInputError(f'checkpoint not found: {args.checkpoint}')
+
+    # 1. The series: HU volume ordered along z, spacing, slice interval.
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', SeriesWarning)
+        try:
+            series = read_ct_series(args.input, series_uid=args.series,
+                                    slice_interval=args.slice_interval,
+                                    spacing=args.spacing)
+        except SeriesError as e:
+            raise UserInputError(str(e)) from None
+    for note in series.notes:
+        print(f'note: {note}', file=sys.stderr)
+    keys = parse_slices(args.slices, series.num_slices)
+
+    # 2. The detector.
+    try:
+        model = init_detector(cfg, args.checkpoint, device=args.device)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserInputError(str(e)) from None
+
+    # 3. Detections on every key slice, in original pixels.
+    start = time.perf_counter()
+    results = inference_detector(model, series.volume, series.spacing,
+                                 series.slice_interval, keys,
+                                 batch_size=args.batch_size)
+    seconds = time.perf_counter() - start
+
+    # 4. detections.json and overlays.
+    report = series_report(series, results, args.score_thr, extra=dict(
+        input=os.path.abspath(args.input), config=os.path.abspath(args.config),
+        checkpoint=os.path.abspath(args.checkpoint)))
+    write_json(os.path.join(args.out_dir, 'detections.json'), report)
+    overlays = write_overlays(series, results, args.score_thr, args.out_dir)
+    n_det = sum(len(s['detections']) for s in report['slices'])
+    print(f'{len(keys)} slice(s) in {seconds:.1f} s: {n_det} detection(s) '
+          f'>= {args.score_thr} on {len(overlays)} slice(s); wrote '
+          f'{os.path.join(args.out_dir, "detections.json")}')
+
+
+if __name__ == '__main__':
+    run_cli(main)
