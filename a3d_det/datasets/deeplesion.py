@@ -1,0 +1,250 @@
+"""Slice IO of DeepLesion: 16-bit PNG reading, multi-slice resampling, windowing.
+
+DeepLesion stores each CT slice as ``Images_png/PPPPPP_SS_RR/NNN.png``, a
+uint16 PNG with HU = value - 32768. A sample of the detector is ``D`` slices
+centred on the annotated key slice, resampled to a common slice interval
+(2 mm in the paper, Sec. 3.1: "we normalize the axial thickness of all data
+to 2mm") and windowed to [-1024, 2050] HU -> [-50, 205].
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import os.path as osp
+from typing import Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: HU = PNG value - HU_OFFSET (DeepLesion's convention).
+HU_OFFSET = 32768
+#: The paper's HU window (Sec. 3.1).
+DEFAULT_WINDOW = (-1024.0, 2050.0)
+
+
+class SliceReadError(OSError):
+    """A slice PNG is missing, unreadable or not a 16-bit single-channel image."""
+
+
+def split_file_name(file_name: str) -> tuple[str, int]:
+    """Split ``PPPPPP_SS_RR/NNN.png`` (or DL_info's ``PPPPPP_SS_RR_NNN.png``)
+    into the series folder and the slice number.
+
+    Returns:
+        (folder, slice_number), e.g. ``('000001_01_01', 109)``.
+    """
+    name = file_name.replace('\\', '/')
+    if '/' in name:
+        folder, base = name.rsplit('/', 1)
+    else:
+        if '_' not in name:
+            raise ValueError(f'bad DeepLesion file name {file_name!r}: expected '
+                             'PPPPPP_SS_RR/NNN.png or PPPPPP_SS_RR_NNN.png')
+        folder, base = name.rsplit('_', 1)
+    stem, ext = osp.splitext(base)
+    if ext.lower() != '.png' or not stem.isdigit() or not folder:
+        raise ValueError(f'bad DeepLesion file name {file_name!r}: expected '
+                         'PPPPPP_SS_RR/NNN.png or PPPPPP_SS_RR_NNN.png')
+    return folder, int(stem)
+
+
+def slice_path(image_dir: str, folder: str, index: int) -> str:
+    """Path of slice ``index`` of series ``folder`` (``NNN.png``, 3 digits at least)."""
+    return osp.join(image_dir, folder, f'{index:03d}.png')
+
+
+def read_png_hu(path: str) -> np.ndarray:
+    """Read one DeepLesion slice as HU.
+
+    Args:
+        path: a uint16 PNG (value = HU + 32768).
+
+    Returns:
+        float32 (H, W) array in HU.
+
+    Raises:
+        SliceReadError: the file is missing, cannot be decoded, or is not a
+            single-channel 16-bit image (reading it as 8-bit would silently
+            destroy the HU values).
+    """
+    if not osp.isfile(path):
+        raise SliceReadError(f'{path}: slice file not found')
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise SliceReadError(f'{path}: cannot decode the image (corrupt or not a PNG)')
+    if img.dtype != np.uint16 or img.ndim != 2:
+        raise SliceReadError(
+            f'{path}: expected a single-channel 16-bit PNG (HU + {HU_OFFSET}), '
+            f'got dtype {img.dtype} with shape {img.shape}')
+    out = img.astype(np.float32)
+    out -= HU_OFFSET
+    return out
+
+
+def neighbour_offsets(slice_interval: Optional[float], num_slices: int,
+                      target_interval: Optional[float] = 2.0) -> list[float]:
+    """Offsets (in native slices, relative to the key slice) of the D outputs.
+
+    Output p (p = -(D-1)/2 ... (D-1)/2) lies at p * target_interval mm, i.e.
+    at r * p native slices with r = target_interval / slice_interval.
+    ``target_interval=None`` reads native neighbours (r = 1). A NaN or
+    non-positive native interval gives offsets 0 (the key slice repeated).
+    """
+    if num_slices < 1 or num_slices % 2 == 0:
+        raise ValueError(f'num_slices must be a positive odd number, got {num_slices}')
+    half = (num_slices - 1) // 2
+    if target_interval is None:
+        ratio = 1.0
+    else:
+        if not target_interval > 0:
+            raise ValueError(f'target_interval must be positive or None, got {target_interval}')
+        si = float(slice_interval) if slice_interval is not None else math.nan
+        if not (si > 0) or math.isinf(si):
+            return [0.0] * num_slices
+        ratio = float(target_interval) / si
+    return [ratio * p for p in range(-half, half + 1)]
+
+
+def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
+                      key_index: int,
+                      slice_interval: Optional[float],
+                      num_slices: int,
+                      target_interval: Optional[float] = 2.0) -> np.ndarray:
+    """Resample ``num_slices`` slices around a key slice to ``target_interval``.
+
+    The rule (Sec. 3.1, "normalize the axial thickness of all data to 2mm"):
+    neighbour p lies at p * target_interval mm, i.e. ``r * p`` native slices
+    from the key slice with ``r = target_interval / slice_interval``; an
+    integral ``r * p`` is read directly, otherwise it is linearly interpolated
+    between the slices ``floor`` and ``ceil`` of it. A slice that does not
+    exist falls back one slice at a time towards the key slice. A NaN or
+    non-positive ``slice_interval`` repeats the key slice. Each slice is read
+    at most once per call.
+
+    Args:
+        read_slice: ``read_slice(i)`` returns slice ``i`` as an (H, W) float32
+            HU array, or ``None`` when it does not exist.
+        key_index: index of the key slice (must exist).
+        slice_interval: native slice interval in mm.
+        num_slices: D, odd.
+        target_interval: output slice interval in mm; ``None`` reads native
+            neighbours.
+
+    Returns:
+        float32 (D, H, W), ordered by increasing slice index, key slice at D // 2.
+    """
+    cache: dict[int, Optional[np.ndarray]] = {}
+
+    def get(i: int) -> Optional[np.ndarray]:
+        if i not in cache:
+            cache[i] = read_slice(i)
+        return cache[i]
+
+    key = get(key_index)
+    if key is None:
+        raise SliceReadError(f'key slice {key_index} does not exist')
+    key = np.asarray(key, dtype=np.float32)
+
+    def get_or_fallback(offset: int) -> np.ndarray:
+        # Missing slice: step towards the key slice until one exists.
+        step = -1 if offset > 0 else 1
+        o = offset
+        while o != 0:
+            img = get(key_index + o)
+            if img is not None:
+                if o != offset:
+                    logger.debug('slice %d missing, fell back to %d',
+                                 key_index + offset, key_index + o)
+                if img.shape != key.shape:
+                    raise SliceReadError(
+                        f'slice {key_index + o} has shape {img.shape}, the key '
+                        f'slice {key_index} has {key.shape}')
+                return img
+            o += step
+        if offset != 0:
+            logger.debug('slice %d missing, fell back to the key slice %d',
+                         key_index + offset, key_index)
+        return key
+
+    out = np.empty((num_slices,) + key.shape, dtype=np.float32)
+    for k, rel in enumerate(neighbour_offsets(slice_interval, num_slices, target_interval)):
+        near = round(rel)
+        if abs(rel - near) < 1e-6:
+            out[k] = get_or_fallback(int(near))
+            continue
+        lo = math.floor(rel)
+        w = rel - lo  # weight of the slice at lo + 1
+        a, b = get_or_fallback(lo), get_or_fallback(lo + 1)
+        np.multiply(a, 1.0 - w, out=out[k])
+        out[k] += w * b
+    return out
+
+
+def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[float],
+                    num_slices: int, target_interval: Optional[float] = 2.0) -> np.ndarray:
+    """Load ``num_slices`` slices around the key slice ``file_name`` in HU.
+
+    Args:
+        image_dir: the ``Images_png`` folder.
+        file_name: ``PPPPPP_SS_RR/NNN.png`` (or DL_info's ``PPPPPP_SS_RR_NNN.png``).
+        slice_interval: native slice interval (mm), DL_info's Spacing z.
+        num_slices: D, odd.
+        target_interval: output slice interval (mm), 2.0 in the paper;
+            ``None`` reads native neighbours.
+
+    Returns:
+        float32 (D, H, W) in HU (see :func:`sample_neighbours` for the rule).
+
+    Raises:
+        SliceReadError: the key slice or a needed neighbour cannot be read
+            (the message names the file).
+    """
+    folder, key_index = split_file_name(file_name)
+    series_dir = osp.join(image_dir, folder)
+    if not osp.isdir(series_dir):
+        raise SliceReadError(f'{series_dir}: series folder not found')
+
+    def read(i: int) -> Optional[np.ndarray]:
+        path = slice_path(image_dir, folder, i)
+        if i < 0 or not osp.exists(path):
+            return None
+        return read_png_hu(path)
+
+    key_path = slice_path(image_dir, folder, key_index)
+    if not osp.isfile(key_path):
+        raise SliceReadError(f'{key_path}: key slice not found')
+    return sample_neighbours(read, key_index, slice_interval, num_slices, target_interval)
+
+
+def windowing(hu: np.ndarray, window: Sequence[float] = DEFAULT_WINDOW) -> np.ndarray:
+    """Map HU to the network's input range (Sec. 3.1).
+
+    ``clip((hu - lo) / (hi - lo), 0, 1) * 255 - 50``, i.e. [-1024, 2050] HU
+    -> [-50, 205].
+
+    Args:
+        hu: any-shape HU array.
+        window: (lo, hi) in HU.
+
+    Returns:
+        float32 array of the same shape, values in [-50, 205].
+    """
+    lo, hi = float(window[0]), float(window[1])
+    if not hi > lo:
+        raise ValueError(f'window must be (lo, hi) with hi > lo, got {tuple(window)}')
+    out = np.asarray(hu, dtype=np.float32) - lo
+    out *= 255.0 / (hi - lo)
+    np.clip(out, 0.0, 255.0, out=out)
+    out -= 50.0
+    return out
+
+
+def write_png_hu(path: str, hu: np.ndarray) -> None:
+    """Write an (H, W) HU array as a DeepLesion uint16 PNG (value = HU + 32768)."""
+    vals = np.clip(np.rint(np.asarray(hu, dtype=np.float64)) + HU_OFFSET, 0, 65535)
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    if not cv2.imwrite(path, vals.astype(np.uint16)):
+        raise OSError(f'{path}: cannot write PNG')

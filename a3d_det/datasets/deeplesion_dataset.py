@@ -1,0 +1,185 @@
+"""``DeepLesionDataset``: one item per annotated key slice of DeepLesion."""
+from __future__ import annotations
+
+import copy
+import math
+import os.path as osp
+from collections import OrderedDict
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+
+from ..registry import DATASETS, TRANSFORMS
+from .deeplesion import DEFAULT_WINDOW
+from .dl_info import SPLITS, iter_dl_info
+
+
+def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group DL_info lesion records (from :func:`iter_dl_info`) by key image.
+
+    Returns:
+        JSON-serialisable raw image dicts (the ``data_list`` entries of a
+        prepared annotation file, without masks): ``file_name``, ``split``,
+        ``patient``, ``study``, ``series``, ``key_index``, ``spacing`` (mm/px),
+        ``slice_interval`` (mm, may be NaN), ``ori_shape`` [H, W],
+        ``slice_range``, ``dicom_window`` and per lesion ``gt_bboxes``,
+        ``recists`` (0-based), ``lesion_types``, ``diameters_mm``, ``noisy``.
+    """
+    images: 'OrderedDict[str, dict]' = OrderedDict()
+    for rec in records:
+        img = images.get(rec['file_name'])
+        if img is None:
+            img = images[rec['file_name']] = dict(
+                file_name=rec['file_name'], split=rec['split'],
+                patient=rec['patient'], study=rec['study'], series=rec['series'],
+                key_index=rec['key_index'], spacing=rec['spacing'][0],
+                slice_interval=rec['spacing'][2], ori_shape=list(rec['image_size']),
+                slice_range=list(rec['slice_range']),
+                dicom_window=list(rec['dicom_window']),
+                gt_bboxes=[], recists=[], lesion_types=[], diameters_mm=[], noisy=[])
+        img['gt_bboxes'].append([float(v) for v in rec['bbox']])
+        img['recists'].append([float(v) for v in rec['recist']])
+        img['lesion_types'].append(int(rec['lesion_type']))
+        img['diameters_mm'].append(float(rec['diameters_px'][0]) * rec['spacing'][0])
+        img['noisy'].append(bool(rec['noisy']))
+    return list(images.values())
+
+
+@DATASETS.register_module()
+class DeepLesionDataset(BaseDataset):
+    """DeepLesion (NIH), one item per key slice (paper Sec. 3.1).
+
+    Args:
+        data_root: folder holding ``Images_png/`` and the annotation file.
+        ann_file: ``DL_info.csv`` or a prepared annotation file (JSON with
+            ``metainfo`` and ``data_list``, written by
+            ``tools/dataset_converters/prepare_deeplesion.py``; it adds masks).
+        split: ``'train'`` | ``'val'`` | ``'test'`` (Train_Val_Test 1 | 2 | 3),
+            or ``None`` for all.
+        num_slices: D, filled into ``LoadMultiSliceFromFile`` of the pipeline
+            when that transform does not set it.
+        slice_interval: target slice interval (mm), filled in likewise;
+            ``None`` reads native neighbours (AlignShift).
+        window: HU window, filled into ``WindowCT`` likewise.
+        image_dir: the slice folder, relative to ``data_root``.
+        filter_noisy: drop lesions marked Possibly_noisy (and images left
+            with none).
+        **kwargs: :class:`mmengine.dataset.BaseDataset` arguments
+            (``pipeline``, ``test_mode``, ``indices``, ``lazy_init``, ...).
+
+    ``get_data_info(i)`` holds ``img_path``, ``image_dir``, ``file_name``,
+    ``gt_bboxes`` float32 (M, 4) 0-based x1y1x2y2, ``recists`` float32 (M, 8)
+    0-based, ``spacing``, ``slice_interval``, ``lesion_types`` int64 (M,),
+    ``diameters_mm`` float32 (M,), ``ori_shape`` (H, W), ``ori_gt_bboxes``,
+    ``gt_lesion_types``, ``gt_diameters_mm`` (copies kept for the metric) and
+    ``gt_masks`` (M compact masks) when the annotation file has them.
+    """
+
+    METAINFO = dict(classes=('lesion',))
+
+    def __init__(self,
+                 data_root: str = 'data/DeepLesion',
+                 ann_file: str = 'DL_info.csv',
+                 split: Optional[str] = 'train',
+                 num_slices: int = 3,
+                 slice_interval: Optional[float] = 2.0,
+                 window: Sequence[float] = DEFAULT_WINDOW,
+                 image_dir: str = 'Images_png',
+                 filter_noisy: bool = True,
+                 pipeline: Sequence[Union[dict, Any]] = (),
+                 **kwargs) -> None:
+        if split is not None and split not in SPLITS:
+            raise ValueError(f'split must be one of {sorted(SPLITS)} or None, got {split!r}')
+        if num_slices < 1 or num_slices % 2 == 0:
+            raise ValueError(f'num_slices must be a positive odd number, got {num_slices}')
+        self.split = split
+        self.num_slices = num_slices
+        self.slice_interval = slice_interval
+        self.window = tuple(window)
+        self.image_dir = osp.join(data_root, image_dir) if data_root else image_dir
+        self.filter_noisy = filter_noisy
+        # Built here with a3d_det's registry, so the dataset works without
+        # default_scope (mmengine's Compose would look in its root registry).
+        pipeline = [TRANSFORMS.build(self._fill_defaults(t)) if isinstance(t, dict) else t
+                    for t in pipeline]
+        super().__init__(ann_file=ann_file, data_root=data_root, pipeline=pipeline, **kwargs)
+
+    def _fill_defaults(self, transform: Union[dict, Any]) -> Union[dict, Any]:
+        """Give the dataset's num_slices / slice_interval / window to the
+        loading and windowing transforms that leave them unset."""
+        if not isinstance(transform, dict):
+            return transform
+        t = copy.deepcopy(transform)
+        kind = t.get('type')
+        name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+        name = name.split('.')[-1]
+        if name == 'LoadMultiSliceFromFile':
+            for key, val in (('num_slices', self.num_slices),
+                             ('slice_interval', self.slice_interval)):
+                if key in t and t[key] != val:
+                    raise ValueError(
+                        f'LoadMultiSliceFromFile({key}={t[key]!r}) disagrees with the '
+                        f'dataset\'s {key}={val!r}; set it in one place only')
+                t[key] = val
+        elif name == 'WindowCT':
+            if 'window' in t and tuple(t['window']) != self.window:
+                raise ValueError(f'WindowCT(window={tuple(t["window"])}) disagrees with '
+                                 f'the dataset\'s window={self.window}; set it in one place only')
+            t['window'] = self.window
+        return t
+
+    def load_data_list(self) -> list[dict]:
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(f'{self.ann_file}: annotation file not found')
+        if self.ann_file.lower().endswith('.csv'):
+            records = [rec for _, rec, _ in iter_dl_info(self.ann_file, strict=True)]
+            data_list = []
+            for raw in records_to_images(records):
+                info = self.parse_data_info(raw)
+                if info:
+                    data_list.append(info)
+            return data_list
+        return super().load_data_list()
+
+    def parse_data_info(self, raw_data_info: dict) -> Union[dict, list[dict]]:
+        """Raw image dict (CSV group or prepared file entry) -> data info;
+        ``[]`` (dropped) when it is not in the split or has no lesion left."""
+        raw = raw_data_info
+        if self.split is not None and int(raw['split']) != SPLITS[self.split]:
+            return []
+        try:
+            boxes = np.asarray(raw['gt_bboxes'], dtype=np.float32).reshape(-1, 4)
+            m = len(boxes)
+            recists = np.asarray(raw['recists'], dtype=np.float32).reshape(m, 8)
+            types = np.asarray(raw['lesion_types'], dtype=np.int64).reshape(m)
+            diam = np.asarray(raw['diameters_mm'], dtype=np.float32).reshape(m)
+            noisy = np.asarray(raw.get('noisy', [False] * m), dtype=bool).reshape(m)
+            masks = raw.get('gt_masks')
+            if masks is not None and len(masks) != m:
+                raise ValueError(f'{len(masks)} masks for {m} lesions')
+        except (KeyError, ValueError) as e:
+            raise ValueError(f'{self.ann_file}: bad entry {raw.get("file_name")!r}: {e}') from None
+        keep = ~noisy if self.filter_noisy else np.ones(m, dtype=bool)
+        if not keep.any():
+            return []
+        si = raw.get('slice_interval')
+        info = dict(
+            img_path=osp.join(self.image_dir, raw['file_name']),
+            image_dir=self.image_dir,
+            file_name=raw['file_name'],
+            split=int(raw['split']),
+            spacing=float(raw['spacing']),
+            slice_interval=float(si) if si is not None else math.nan,
+            ori_shape=tuple(int(v) for v in raw['ori_shape']),
+            gt_bboxes=boxes[keep],
+            recists=recists[keep],
+            lesion_types=types[keep],
+            diameters_mm=diam[keep],
+        )
+        info['ori_gt_bboxes'] = info['gt_bboxes'].copy()
+        info['gt_lesion_types'] = info['lesion_types'].copy()
+        info['gt_diameters_mm'] = info['diameters_mm'].copy()
+        if masks is not None:
+            info['gt_masks'] = [masks[i] for i in np.flatnonzero(keep)]
+        return info

@@ -1,0 +1,55 @@
+"""``SyntheticDeepLesionDataset``: DeepLesion-format synthetic data, generated on first use."""
+from __future__ import annotations
+
+import json
+import os.path as osp
+from typing import Optional
+
+from mmengine.dist import barrier, get_rank
+
+from ..registry import DATASETS
+from .deeplesion_dataset import DeepLesionDataset
+from .synthetic import PARAMS_FILE, make_synthetic_deeplesion
+
+
+@DATASETS.register_module()
+class SyntheticDeepLesionDataset(DeepLesionDataset):
+    """A :class:`DeepLesionDataset` over synthetic data made under ``data_root``.
+
+    When ``data_root/DL_info.csv`` is missing, rank 0 generates the tree with
+    :func:`make_synthetic_deeplesion` and the other ranks wait at a barrier.
+    When it exists, the recorded generator arguments must match
+    ``synthetic`` (otherwise a stale tree would be used silently).
+
+    Args:
+        synthetic: keyword arguments of :func:`make_synthetic_deeplesion`
+            (``num_series``, ``size``, ``seed``, ...), e.g.
+            ``dict(num_series=160, size=128, seed=0)``.
+        data_root, **kwargs: as :class:`DeepLesionDataset`.
+    """
+
+    def __init__(self, data_root: str = 'data/synthetic_deeplesion',
+                 synthetic: Optional[dict] = None, **kwargs) -> None:
+        synthetic = dict(synthetic or {})
+        csv_path = osp.join(data_root, 'DL_info.csv')
+        if get_rank() == 0 and not osp.isfile(csv_path):
+            make_synthetic_deeplesion(data_root, **synthetic)
+        barrier()
+        self._check_params(data_root, synthetic)
+        kwargs.setdefault('ann_file', 'DL_info.csv')
+        super().__init__(data_root=data_root, **kwargs)
+
+    @staticmethod
+    def _check_params(data_root: str, synthetic: dict) -> None:
+        path = osp.join(data_root, PARAMS_FILE)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{path}: missing; {data_root} does not look like synthetic data '
+                f'made by make_synthetic_deeplesion (use DeepLesionDataset for real data)')
+        with open(path) as f:
+            recorded = json.load(f)['params']
+        differ = {k: (recorded.get(k), v) for k, v in synthetic.items() if recorded.get(k) != v}
+        if differ:
+            raise ValueError(
+                f'{data_root} holds synthetic data made with other arguments '
+                f'(recorded, asked): {differ}; delete the folder or change data_root')
