@@ -1,0 +1,30 @@
+# Runtime shared by every config: registry scope, hooks, logging, environment.
+default_scope = 'a3d_det'  # build types by name from a3d_det's registries
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    # Console progress (loss, lr, time, ETA) every 50 iterations.
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # NCCL on GPUs. On a machine without CUDA, tools/train.py and
+    # tools/test.py (a3d_det.engine.setup_distributed) switch to gloo.
+    dist_cfg=dict(backend='nccl'),
+)
+
+# TensorBoard curves and JSON scalars under <work_dir>/<timestamp>/vis_data.
+vis_backends = [dict(type='LocalVisBackend'),
+                dict(type='TensorboardVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends,
+                  name='visualizer')
+
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False
