@@ -70,6 +70,11 @@ class LesionMaskRCNN(BaseModel):
     def extract_feat(self, inputs: Tensor,
                      data_samples: Optional[Sequence[LesionDataSample]] = None) -> Tensor:
         """(B, 1, D, H, W) -> (B, C, H/4, W/4) 2D map of the key slice."""
+        if inputs.dim() != 5 or inputs.shape[2] != self.backbone.num_slices:
+            raise ValueError(
+                f'LesionMaskRCNN: inputs {tuple(inputs.shape)} do not have the '
+                f'{self.backbone.num_slices} slices the model was built for; set '
+                'model.backbone.num_slices and the datasets\' num_slices to the same D')
         # 1. 3D backbone: three maps (B, C_i, D, H/s_i, W/s_i); AlignShift
         #    operators read each sample's slice thickness.
         feats = self.backbone(inputs, _thickness(data_samples, inputs.device))
