@@ -207,7 +207,8 @@ def inference_detector(model: nn.Module,
             # Sec. 3.1: D slices at target_interval around the key slice.
             stack = sample_neighbours(read_slice, index, slice_interval,
                                       num_slices, target_interval)   # (D, H, W)
-            results = _results(stack, index, spacing, slice_interval)
+            results = _results(stack, index, spacing, slice_interval,
+                               target_interval)
             packed = pipeline(results)
             inputs.append(packed['inputs'])
             samples.append(packed['data_samples'])
@@ -227,7 +228,7 @@ def inference_detector(model: nn.Module,
 
 
 def _results(stack: np.ndarray, index: int, spacing: Optional[float],
-             slice_interval: float) -> dict:
+             slice_interval: float, target_interval: Optional[float]) -> dict:
     """What the load transforms would give the rest of the test pipeline."""
     img = np.ascontiguousarray(stack.transpose(1, 2, 0))  # (H, W, D), HU
     h, w = img.shape[:2]
@@ -238,12 +239,12 @@ def _results(stack: np.ndarray, index: int, spacing: Optional[float],
         spacing=float(spacing) if spacing is not None else float('nan'),
         slice_interval=float(slice_interval),
         thickness=float(slice_interval),
+        target_interval=target_interval,
         file_name=f'slice_{index:04d}',
         img_path=None,
         image_dir=None,
         gt_bboxes=np.zeros((0, 4), dtype=np.float32),
         gt_labels=np.zeros((0,), dtype=np.int64),
-        gt_masks=np.zeros((0, h, w), dtype=np.uint8),
         ori_gt_bboxes=np.zeros((0, 4), dtype=np.float32),
         gt_lesion_types=np.zeros((0,), dtype=np.int64),
         gt_diameters_mm=np.zeros((0,), dtype=np.float32),

@@ -15,3 +15,4 @@ __all__ = [
     'DLInfoError', 'iter_dl_info', 'decode_mask', 'encode_rle', 'recist_ellipse_mask',
     'make_synthetic_deeplesion', 'SyntheticDeepLesionDataset',
 ]
+from .dicom import CTSeries, SeriesError, SeriesWarning, read_ct_series  # noqa: F401,E402

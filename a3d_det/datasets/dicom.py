@@ -21,14 +21,13 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
+
+from .deeplesion import SliceReadError, read_png_hu
 
 __all__ = ['SeriesError', 'SeriesWarning', 'CTSeries', 'read_ct_series',
            'read_dicom_series', 'read_png_series']
 
-# DeepLesion stores HU + 32768 in 16-bit PNGs.
-PNG_HU_OFFSET = 32768
 # Relative tolerance on slice increments before they count as irregular.
 IRREGULAR_TOLERANCE = 0.1
 
@@ -177,20 +176,16 @@ def read_png_series(folder: str, slice_interval: Optional[float],
     slices, files, shape = [], [], None
     for name in pngs:
         full = osp.join(folder, name)
-        img = cv2.imread(full, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise SeriesError(f'{full}: cannot be read as a PNG image')
-        if img.dtype != np.uint16 or img.ndim != 2:
-            raise SeriesError(
-                f'{full}: expected a 16-bit single-channel PNG '
-                f'(DeepLesion style, HU + 32768), got {img.dtype} '
-                f'with shape {img.shape}')
+        try:
+            hu = read_png_hu(full)  # HU = value - 32768
+        except SliceReadError as e:
+            raise SeriesError(str(e)) from None
         if shape is None:
-            shape = img.shape
-        elif img.shape != shape:
-            raise SeriesError(f'{full}: size {img.shape} differs from the '
+            shape = hu.shape
+        elif hu.shape != shape:
+            raise SeriesError(f'{full}: size {hu.shape} differs from the '
                               f'first slice {shape}')
-        slices.append(img.astype(np.float32) - PNG_HU_OFFSET)
+        slices.append(hu)
         files.append(full)
     volume = np.stack(slices, axis=0)
     n = volume.shape[0]

@@ -6,17 +6,14 @@ import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 import cv2
-import numpy as np
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from a3d_det.datasets.deeplesion import SliceReadError, read_png_hu
 from a3d_det.registry import HOOKS
 from .lesion_overlay import DISPLAY_WINDOW, draw_lesions, window_image
 
 __all__ = ['LesionVisualizationHook']
-
-# DeepLesion PNGs store HU + 32768 as uint16.
-PNG_HU_OFFSET = 32768
 
 
 @HOOKS.register_module()
@@ -66,17 +63,17 @@ class LesionVisualizationHook(Hook):
     def draw_sample(self, sample) -> Optional[str]:
         """Draw one predicted data sample; return the written path (or None)."""
         img_path = sample.metainfo.get('img_path')
-        image = cv2.imread(img_path, cv2.IMREAD_UNCHANGED) if img_path else None
-        if image is None:
+        try:
+            if not img_path:
+                raise SliceReadError('the data sample has no img_path')
+            hu = read_png_hu(img_path)  # HU = value - 32768
+        except SliceReadError as e:
             if not self._warned:
                 print_log(f'LesionVisualizationHook: cannot read the key slice '
-                          f'{img_path!r}; skipping overlays without one',
+                          f'({e}); skipping overlays without one',
                           logger='current')
                 self._warned = True
             return None
-        if image.ndim == 3:
-            image = image[..., 0]
-        hu = image.astype(np.float32) - PNG_HU_OFFSET
         pred = sample.pred_instances
         keep = (pred.scores >= self.score_thr).cpu().numpy()
         masks = None
