@@ -49,7 +49,8 @@ def test_fusion_only_in_dense_layers():
 
 def test_thickness_reaches_alignshift_only():
     torch.manual_seed(0)
-    net = DenseNet3D(num_slices=3, fusion=dict(type='AlignShiftConv')).eval()
+    net = DenseNet3D(num_slices=3, fusion=dict(type='AlignShiftConv'),
+                     block_config=(2, 2, 2)).eval()
     x = torch.randn(2, 1, 3, 32, 32)
     thin = net(x, torch.tensor([2.0, 2.0]))
     thick = net(x, torch.tensor([2.0, 10.0]))
@@ -58,7 +59,7 @@ def test_thickness_reaches_alignshift_only():
     with pytest.raises(ValueError, match='needs thickness'):
         net(x)
     # operators without thickness ignore it
-    plain = DenseNet3D(num_slices=3, fusion=dict(type='TSMConv')).eval()
+    plain = DenseNet3D(num_slices=3, fusion=dict(type='TSMConv'), block_config=(2, 2, 2)).eval()
     torch.testing.assert_close(plain(x)[0], plain(x, torch.tensor([2.0, 10.0]))[0])
 
 
@@ -69,11 +70,11 @@ def test_pretrained_slices_equal_torchvision_2d(tv_densenet_file):
     net = DenseNet3D(num_slices=3, fusion=dict(type='NoFusionConv'),
                      pretrained=str(path)).eval()
     torch.manual_seed(1)
-    x = torch.randn(2, 1, 3, 64, 64)
+    x = torch.randn(2, 1, 3, 32, 32)
     with torch.no_grad():
         outs = net(x)
         for d in range(3):
-            rgb = torch.zeros(2, 3, 64, 64)
+            rgb = torch.zeros(2, 3, 32, 32)
             rgb[:, 1] = x[:, 0, d]
             feats, h = [], rgb
             for name, layer in tv.features.named_children():
