@@ -1,0 +1,133 @@
+"""init_detector / inference_detector on a tiny randomly initialised detector."""
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
+
+from a3d_det.apis import inference_detector, init_detector
+from a3d_det.datasets.deeplesion import write_png_hu
+
+_spec = importlib.util.spec_from_file_location(
+    'tiny_detector', osp.join(osp.dirname(__file__), 'tiny_detector.py'))
+tiny_detector = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny_detector)
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    return tiny_detector.write_tiny_detector(str(tmp_path_factory.mktemp('tiny')))
+
+
+@pytest.fixture(scope='module')
+def model(tiny):
+    cfg_path, ckpt_path, _ = tiny
+    return init_detector(cfg_path, ckpt_path, device='cpu')
+
+
+def _volume(n=7, h=40, w=48, seed=0):
+    return np.random.default_rng(seed).integers(-1000, 1500, (n, h, w)).astype(np.float32)
+
+
+def _capture(model, monkeypatch):
+    seen = []
+    original = model.test_step
+
+    def spy(data):
+        seen.append(data)
+        return original(data)
+    monkeypatch.setattr(model, 'test_step', spy)
+    return seen
+
+
+def test_input_is_built_exactly_as_in_training(model, tiny, tmp_path, monkeypatch):
+    """Key slice input from memory == the config's full test pipeline on the
+    same volume written as DeepLesion PNGs (neighbours, windowing, resize, pad)."""
+    _, _, cfg = tiny
+    vol = _volume()
+    for j, hu in enumerate(vol):  # DeepLesion numbers slices from 001
+        write_png_hu(str(tmp_path / '000001_01_01' / f'{j + 1:03d}.png'), hu)
+    key, interval = 3, 1.25  # 2 mm neighbours fall between native slices
+    init_default_scope('a3d_det')
+    reference = Compose(cfg.test_dataloader.dataset.pipeline)(dict(
+        image_dir=str(tmp_path), file_name=f'000001_01_01/{key + 1:03d}.png',
+        img_path=str(tmp_path / '000001_01_01' / f'{key + 1:03d}.png'),
+        slice_interval=interval, spacing=0.7, gt_bboxes=np.zeros((0, 4), np.float32)))
+
+    seen = _capture(model, monkeypatch)
+    inference_detector(model, vol, 0.7, interval, [key])
+    got = seen[0]['inputs'][0]
+    assert got.shape == reference['inputs'].shape == (1, 3, 64, 64)
+    torch.testing.assert_close(got, reference['inputs'])
+    meta, ref_meta = seen[0]['data_samples'][0].metainfo, reference['data_samples'].metainfo
+    for k in ('ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'slice_interval',
+              'thickness', 'spacing'):
+        assert meta[k] == ref_meta[k], k
+
+
+def test_detections_are_in_original_pixels(model):
+    vol = _volume(n=3, h=40, w=48)
+    out = inference_detector(model, vol, 0.7, 2.0, [1])
+    assert len(out) == 1 and out[0]['index'] == 1
+    boxes, scores, masks = out[0]['boxes'], out[0]['scores'], out[0]['masks']
+    assert boxes.shape[1] == 4 and len(boxes) == len(scores) == len(masks) > 0
+    assert masks.shape[1:] == (40, 48) and masks.dtype == bool
+    assert (boxes[:, [0, 2]] >= 0).all() and (boxes[:, [0, 2]] <= 48 + 1e-3).all()
+    assert (boxes[:, [1, 3]] >= 0).all() and (boxes[:, [1, 3]] <= 40 + 1e-3).all()
+    assert (boxes[:, 2] > boxes[:, 0]).all()
+
+
+@pytest.mark.parametrize('shape', [(16, 16), (1024, 1024)])
+def test_any_in_plane_size(tiny, shape):
+    # at most 5 detections: pasting 50 masks at 1024^2 takes seconds on CPU
+    small = init_detector(tiny[0], tiny[1], cfg_options={'model.roi_head.max_per_img': 5})
+    out = inference_detector(small, _volume(n=2, h=shape[0], w=shape[1]), 0.5, 5.0)
+    assert [o['index'] for o in out] == [0, 1]
+    assert out[0]['masks'].shape[1:] == shape
+    assert len(out[0]['boxes']) <= 5
+
+
+def test_batching_does_not_change_results(model):
+    vol = _volume(n=4)
+    one = inference_detector(model, vol, 0.7, 2.0, [0, 2, 3], batch_size=1)
+    three = inference_detector(model, vol, 0.7, 2.0, [0, 2, 3], batch_size=3)
+    for a, b in zip(one, three):
+        assert a['index'] == b['index']
+        np.testing.assert_allclose(a['scores'], b['scores'], atol=1e-4)
+        np.testing.assert_allclose(a['boxes'], b['boxes'], atol=1e-2)
+
+
+def test_bad_arguments(model):
+    with pytest.raises(ValueError, match='outside the volume'):
+        inference_detector(model, _volume(n=3), 0.7, 2.0, [3])
+    with pytest.raises(ValueError, match=r'\(N, H, W\)'):
+        inference_detector(model, np.zeros((8, 8)), 0.7, 2.0)
+
+
+def test_checkpoint_loading(tiny, tmp_path):
+    cfg_path, ckpt_path, cfg = tiny
+    a = init_detector(cfg, ckpt_path)  # Config object, mmengine-style checkpoint
+    # DDP-wrapped names and a bare state dict load as well
+    torch.save({'module.' + k: v for k, v in a.state_dict().items()}, tmp_path / 'ddp.pth')
+    b = init_detector(cfg_path, str(tmp_path / 'ddp.pth'))
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(va, vb, msg=k)
+    assert not a.training and a.cfg.model.type == 'LesionMaskRCNN'
+
+    with pytest.raises(FileNotFoundError, match='checkpoint not found'):
+        init_detector(cfg_path, str(tmp_path / 'nope.pth'))
+    torch.save(dict(state_dict={'backbone.other.weight': torch.zeros(1)}), tmp_path / 'bad.pth')
+    with pytest.raises(ValueError, match='does not match'):
+        init_detector(cfg_path, str(tmp_path / 'bad.pth'))
+    (tmp_path / 'junk.pth').write_bytes(b'not a checkpoint')
+    with pytest.raises(ValueError, match='weights_only'):
+        init_detector(cfg_path, str(tmp_path / 'junk.pth'))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only message')
+def test_cuda_requested_without_cuda(tiny):
+    with pytest.raises(ValueError, match='CUDA is not available'):
+        init_detector(tiny[0], device='cuda')
