@@ -229,7 +229,9 @@ def _read_headers(files: Sequence[str], notes: List[str]) -> Tuple[list, List[st
             if not is_dicom(f):
                 # A DICOM file without the 128-byte preamble: accept it only
                 # when forced reading finds image identifiers.
-                ds = pydicom.dcmread(f, force=True, defer_size=1024)
+                with warnings.catch_warnings():  # pydicom's guesses on non-DICOM
+                    warnings.simplefilter('ignore')
+                    ds = pydicom.dcmread(f, force=True, defer_size=1024)
                 if 'SeriesInstanceUID' not in ds or 'SOPInstanceUID' not in ds:
                     non_dicom.append(f)
                     continue

@@ -165,7 +165,8 @@ def test_empty_folder_and_missing_path(tmp_path):
 
 def test_folder_without_dicom(tmp_path):
     (tmp_path / 'notes.txt').write_text('hello')
-    with pytest.raises(SeriesError, match='no readable DICOM'):
+    with pytest.warns(SeriesWarning, match='non-DICOM'), \
+            pytest.raises(SeriesError, match='no readable DICOM.*notes.txt'):
         read_ct_series(str(tmp_path))
 
 
