@@ -1,4 +1,6 @@
-"""P3D (paper Sec. 2.1 (c)): 1 x K x K convolution, then K x 1 x 1 convolution."""
+"""P3D (paper Sec. 2.1 (c)): 1 x K x K convolution, then a depth convolution."""
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -12,33 +14,46 @@ from .base import BaseFusionConv
 class P3DConv(BaseFusionConv):
     """Pseudo-3D convolution: the in-plane 1 x K x K convolution with the 2D
     kernel ``weight`` ``(Cout, Cin, K, K)`` followed by a depth convolution
-    ``temporal_weight`` ``(Cout, Cout, K, 1, 1)`` (depth padding ``K // 2``,
-    no bias, K must be odd).
+    ``temporal_weight`` ``(Cout, Cout, Kd, 1, 1)`` (depth padding ``Kd // 2``,
+    no bias).
 
     The depth kernel is initialised to ``[0, ..., 1, ..., 0]`` (the identity
     on the centre tap), so before training P3D equals no fusion on any input.
 
+    Args:
+        depth_kernel_size: ``Kd`` (odd). ``None`` (default): ``K``, except that
+            a 1 x 1 convolution gets ``Kd = 3``: a 1 x 1 x 1 depth convolution
+            would fuse no slices, and Table 1's P3D figures (67.79 / 158.18
+            GFLOPs) count a depth kernel of 3 in the DenseNet bottleneck 1 x 1
+            convolutions too (with 1 they would be 50.68 / 118.26).
+
     ``forward(x)``: ``(B, Cin, D, H, W)`` -> ``(B, Cout, D, H', W')``.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, depth_kernel_size: Optional[int] = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if self.kernel_size % 2 == 0:
-            raise ValueError('P3DConv needs an odd kernel_size to keep the number '
-                             f'of slices, got {self.kernel_size}')
-        k, c = self.kernel_size, self.out_channels
-        self.temporal_weight = nn.Parameter(torch.empty(c, c, k, 1, 1))
+        if depth_kernel_size is None:
+            depth_kernel_size = self.kernel_size if self.kernel_size > 1 else 3
+        if depth_kernel_size <= 0 or depth_kernel_size % 2 == 0:
+            raise ValueError('P3DConv needs an odd depth kernel to keep the number of '
+                             f'slices, got {depth_kernel_size}')
+        self.depth_kernel_size = depth_kernel_size
+        c = self.out_channels
+        self.temporal_weight = nn.Parameter(torch.empty(c, c, depth_kernel_size, 1, 1))
         self.reset_temporal()
 
     @torch.no_grad()
     def reset_temporal(self) -> None:
         """Depth kernel ``[0, ..., 1, ..., 0]``: identity on the centre tap."""
         self.temporal_weight.zero_()
-        idx = torch.arange(self.out_channels)
-        self.temporal_weight[idx, idx, self.kernel_size // 2] = 1.0
+        idx = torch.arange(self.out_channels, device=self.temporal_weight.device)
+        self.temporal_weight[idx, idx, self.depth_kernel_size // 2] = 1.0
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
         y = self.conv_slices(x)
         return F.conv3d(y, self.temporal_weight, None, 1,
-                        (self.kernel_size // 2, 0, 0))
+                        (self.depth_kernel_size // 2, 0, 0))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', depth_kernel_size={self.depth_kernel_size}'

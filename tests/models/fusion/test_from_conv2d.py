@@ -66,6 +66,10 @@ def test_p3d_is_no_fusion_on_any_input_before_training():
     assert op.temporal_weight.shape == (5, 5, 3, 1, 1)
     assert torch.equal(op.temporal_weight[:, :, 1, 0, 0], torch.eye(5))
     assert op.temporal_weight[:, :, [0, 2]].abs().sum() == 0
+    # a 1x1 convolution gets a 3x1x1 depth convolution (Table 1), or as given
+    assert P3DConv(4, 5, 1).temporal_weight.shape == (5, 5, 3, 1, 1)
+    assert P3DConv(4, 5, 1, depth_kernel_size=1).temporal_weight.shape == (5, 5, 1, 1, 1)
+    assert P3DConv(4, 5, 7, padding=3).temporal_weight.shape == (5, 5, 7, 1, 1)
     x = torch.randn(2, 4, 3, 6, 6)
     nofusion = NoFusionConv.from_conv2d(conv, num_slices=3)
     torch.testing.assert_close(op(x), nofusion(x))
@@ -92,6 +96,8 @@ def test_from_conv2d_rejects_what_it_cannot_convert():
         NoFusionConv.from_conv2d(nn.Conv2d(4, 4, 3, padding='same'))
     with pytest.raises(ValueError, match='odd kernel_size'):
         I3DConv.from_conv2d(nn.Conv2d(4, 4, 2))
+    with pytest.raises(ValueError, match='odd depth kernel'):
+        P3DConv.from_conv2d(nn.Conv2d(4, 4, 2))
     with pytest.raises(TypeError):
         NoFusionConv.from_conv2d(nn.Linear(3, 3))
 
