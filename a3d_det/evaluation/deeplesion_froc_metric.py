@@ -18,7 +18,7 @@ from mmengine.structures import BaseDataElement
 
 from a3d_det.registry import METRICS
 
-from .froc import FP_LEVELS, resolve_thr
+from .froc import FP_LEVELS, check_fp_levels, resolve_thr
 from .froc_dump import image_record, save_froc_dump
 from .froc_report import evaluate_froc
 from .lesion_groups import BREAKDOWNS
@@ -70,9 +70,7 @@ class DeepLesionFROCMetric(BaseMetric):
                          collect_dir=collect_dir)
         self.iou_thr = resolve_thr(criterion, iou_thr)
         self.criterion = criterion
-        self.fp_levels = tuple(float(lv) for lv in fp_levels)
-        if not self.fp_levels or min(self.fp_levels) <= 0:
-            raise ValueError(f'fp_levels must be positive, got {fp_levels}')
+        self.fp_levels = check_fp_levels(fp_levels)
         if isinstance(breakdowns, str):
             breakdowns = (breakdowns,)
         unknown = [b for b in breakdowns if b not in BREAKDOWNS]

@@ -64,6 +64,19 @@ def resolve_thr(criterion: str, thr: float | None) -> float:
     return thr
 
 
+def check_fp_levels(fp_levels: Sequence[float]) -> tuple[float, ...]:
+    """FP-per-image levels as a tuple of floats.
+
+    Raises:
+        ValueError: no level, or a level that is not positive.
+    """
+    levels = tuple(float(lv) for lv in fp_levels)
+    if not levels or not all(lv > 0 for lv in levels):
+        raise ValueError(f'FP levels must be positive numbers, got '
+                         f'{list(fp_levels)}')
+    return levels
+
+
 def box_overlaps(boxes: np.ndarray, gts: np.ndarray,
                  criterion: str = 'iou') -> np.ndarray:
     """Element-wise overlap of ``boxes[k]`` with ``gts[k]``, inclusive pixels.

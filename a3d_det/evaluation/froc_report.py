@@ -14,7 +14,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .froc import AVG_FP_LEVELS, FP_LEVELS, interp_sens, match_lesions
+from .froc import (AVG_FP_LEVELS, FP_LEVELS, check_fp_levels, interp_sens,
+                   match_lesions)
 from .froc_dump import froc_inputs
 from .lesion_groups import lesion_groups
 
@@ -91,7 +92,7 @@ def evaluate_froc(images: Sequence[Mapping],
         criterion: ``'iou'`` or ``'iobb'``.
         breakdowns: any of ``'slice_interval'``, ``'size'``, ``'type'``.
     """
-    fp_levels = tuple(float(lv) for lv in fp_levels)
+    fp_levels = check_fp_levels(fp_levels)
     pred, gts = froc_inputs(images)
     matching = match_lesions(pred, gts, iou_thr, criterion)
     groups: dict[str, list[np.ndarray] | None] = {'all': None}

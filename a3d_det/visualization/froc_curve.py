@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from a3d_det.evaluation.froc import FP_LEVELS, interp_sens
+from a3d_det.evaluation.froc import FP_LEVELS, check_fp_levels, interp_sens
 
 
 def plot_froc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -38,7 +38,7 @@ def plot_froc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
 
     if not curves:
         raise ValueError('no FROC curve to plot')
-    levels = np.asarray(fp_levels, dtype=np.float64)
+    levels = np.asarray(check_fp_levels(fp_levels), dtype=np.float64)
     x_lo, x_hi = levels.min() / 1.5, levels.max() * 1.5
     fig = Figure(figsize=(5.5, 4.2))
     FigureCanvasAgg(fig)

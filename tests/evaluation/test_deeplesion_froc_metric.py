@@ -115,6 +115,8 @@ def test_bad_samples_and_arguments_raise_clearly():
         DeepLesionFROCMetric(breakdowns=('organ',))
     with pytest.raises(ValueError, match='criterion'):
         DeepLesionFROCMetric(criterion='giou')
+    with pytest.raises(ValueError, match='FP levels must be positive'):
+        DeepLesionFROCMetric(fp_levels=(0, 1))
 
 
 def _free_port() -> int:
