@@ -10,6 +10,7 @@ Boxes and masks come back in the volume's original pixels.
 from __future__ import annotations
 
 import copy
+import inspect
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -20,7 +21,7 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from a3d_det.registry import MODELS
+from a3d_det.registry import DATASETS, MODELS
 
 __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',
            'build_test_pipeline']
@@ -129,29 +130,66 @@ def init_detector(config: Union[str, Config],
     return model
 
 
-def _test_pipeline_cfg(cfg: Config) -> List[dict]:
-    if cfg.get('test_dataloader') is not None:
-        return list(cfg.test_dataloader.dataset.pipeline)
+def _test_dataset_cfg(cfg: Config) -> dict:
+    if cfg.get('test_dataloader') is not None and 'dataset' in cfg.test_dataloader:
+        return cfg.test_dataloader.dataset
     if cfg.get('test_pipeline') is not None:
-        return list(cfg.test_pipeline)
+        return dict(pipeline=cfg.test_pipeline)
     raise ValueError('the config has neither test_dataloader.dataset.pipeline '
                      'nor test_pipeline')
 
 
-def build_test_pipeline(cfg: Config):
+def _init_default(cls: Optional[type], name: str, fallback):
+    """Default of ``name`` in ``cls.__init__`` (searched along the MRO)."""
+    for klass in (cls.__mro__ if cls is not None else ()):
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        param = inspect.signature(init).parameters.get(name)
+        if param is not None and param.default is not inspect.Parameter.empty:
+            return param.default
+    return fallback
+
+
+def build_test_pipeline(cfg: Config, num_slices: Optional[int] = None):
     """The config's test pipeline without its load transforms.
 
+    The test dataset fills ``num_slices``, ``slice_interval`` and ``window``
+    into ``LoadMultiSliceFromFile`` and ``WindowCT`` when they leave them
+    unset (``DeepLesionDataset``); the same values are resolved here from the
+    dataset config (or the dataset class's defaults), so inference sees the
+    input the test loop would.
+
+    Args:
+        cfg: the detector's config.
+        num_slices: fallback D when neither the pipeline nor the dataset sets it.
+
     Returns:
-        (pipeline, load_cfg): the composed in-memory pipeline and the
-        ``LoadMultiSliceFromFile`` config (``num_slices``, ``slice_interval``)
-        or ``None`` when the pipeline has none.
+        (pipeline, num_slices, target_interval): the composed in-memory
+        pipeline, D and the slice interval (mm) the neighbours are resampled
+        to (``None``: native neighbours).
     """
-    steps = _test_pipeline_cfg(cfg)
-    load_cfg = next((t for t in steps if t['type'] == 'LoadMultiSliceFromFile'), None)
+    from a3d_det.datasets.deeplesion import DEFAULT_WINDOW
+
     init_default_scope(cfg.get('default_scope', 'a3d_det'))
-    pipeline = Compose([copy.deepcopy(t) for t in steps
-                        if t['type'] not in LOAD_TRANSFORMS])
-    return pipeline, load_cfg
+    dataset = _test_dataset_cfg(cfg)
+    ds_type = dataset.get('type')
+    ds_cls = DATASETS.get(ds_type) if isinstance(ds_type, str) else ds_type
+
+    def dataset_value(name: str, fallback):
+        return dataset[name] if name in dataset else _init_default(ds_cls, name, fallback)
+
+    steps = [copy.deepcopy(dict(t)) for t in dataset.get('pipeline', [])]
+    load = next((t for t in steps if t['type'] == 'LoadMultiSliceFromFile'), {})
+    d = load.get('num_slices', dataset_value('num_slices', num_slices))
+    if d is None:
+        raise ValueError('cannot tell the number of slices from the config')
+    target = load.get('slice_interval', dataset_value('slice_interval', 2.0))
+    for t in steps:
+        if t['type'] == 'WindowCT':
+            t.setdefault('window', tuple(dataset_value('window', DEFAULT_WINDOW)))
+    pipeline = Compose([t for t in steps if t['type'] not in LOAD_TRANSFORMS])
+    return pipeline, int(d), target
 
 
 def inference_detector(model: nn.Module,
@@ -188,13 +226,8 @@ def inference_detector(model: nn.Module,
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     from a3d_det.datasets.deeplesion import sample_neighbours
 
-    cfg = model.cfg
-    pipeline, load_cfg = build_test_pipeline(cfg)
-    if load_cfg is not None:
-        num_slices = int(load_cfg.get('num_slices', 3))
-        target_interval = load_cfg.get('slice_interval', 2.0)
-    else:
-        num_slices, target_interval = int(model.backbone.num_slices), 2.0
+    pipeline, num_slices, target_interval = build_test_pipeline(
+        model.cfg, num_slices=getattr(getattr(model, 'backbone', None), 'num_slices', None))
 
     def read_slice(i: int) -> Optional[np.ndarray]:
         return volume_hu[i].astype(np.float32, copy=False) if 0 <= i < n else None

@@ -5,10 +5,11 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmengine.dataset import Compose
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from a3d_det.apis import inference_detector, init_detector
+from a3d_det.apis import build_test_pipeline, inference_detector, init_detector
+from a3d_det.registry import DATASETS
 from a3d_det.datasets.deeplesion import write_png_hu
 
 _spec = importlib.util.spec_from_file_location(
@@ -51,8 +52,12 @@ def test_input_is_built_exactly_as_in_training(model, tiny, tmp_path, monkeypatc
     for j, hu in enumerate(vol):  # DeepLesion numbers slices from 001
         write_png_hu(str(tmp_path / '000001_01_01' / f'{j + 1:03d}.png'), hu)
     key, interval = 3, 1.25  # 2 mm neighbours fall between native slices
+    # the reference: the config's test dataset (it fills num_slices, the
+    # 2 mm target interval and the HU window into its pipeline)
     init_default_scope('a3d_det')
-    reference = Compose(cfg.test_dataloader.dataset.pipeline)(dict(
+    dataset = DATASETS.build(dict(cfg.test_dataloader.dataset, data_root=str(tmp_path),
+                                  image_dir='', lazy_init=True))
+    reference = dataset.pipeline(dict(
         image_dir=str(tmp_path), file_name=f'000001_01_01/{key + 1:03d}.png',
         img_path=str(tmp_path / '000001_01_01' / f'{key + 1:03d}.png'),
         slice_interval=interval, spacing=0.7, gt_bboxes=np.zeros((0, 4), np.float32)))
@@ -66,6 +71,14 @@ def test_input_is_built_exactly_as_in_training(model, tiny, tmp_path, monkeypatc
     for k in ('ori_shape', 'img_shape', 'pad_shape', 'scale_factor', 'slice_interval',
               'thickness', 'spacing'):
         assert meta[k] == ref_meta[k], k
+
+
+def test_slice_count_and_interval_follow_the_test_dataset(tiny):
+    cfg = Config.fromfile(tiny[0])
+    assert build_test_pipeline(cfg)[1:] == (3, 2.0)
+    cfg.test_dataloader.dataset.num_slices = 7
+    cfg.test_dataloader.dataset.slice_interval = None  # AlignShift: native neighbours
+    assert build_test_pipeline(cfg)[1:] == (7, None)
 
 
 def test_detections_are_in_original_pixels(model):

@@ -7,39 +7,35 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_SLICES = 3
 INPUT_SIZE = 64
 
+# The project's model and DeepLesion dataset bases, shrunk: the real
+# DenseNet3D with A3D fusion at growth 8 and one layer per block, narrow
+# heads, and test images resized to 64 px instead of 512.
 TINY_CONFIG = f'''
-default_scope = 'a3d_det'
+_base_ = [
+    '{REPO}/configs/_base_/models/mask_rcnn_densenet3d.py',
+    '{REPO}/configs/_base_/datasets/deeplesion.py',
+    '{REPO}/configs/_base_/default_runtime.py',
+]
 num_slices = {NUM_SLICES}
 model = dict(
-    type='LesionMaskRCNN',
-    backbone=dict(type='DenseNet3D', num_slices=num_slices, fusion=dict(type='A3DConv'),
-                  growth_rate=8, block_config=(1, 1, 1), num_init_features=16, bn_size=2),
-    neck=dict(type='FPN3Dto2D', out_channels=16),
-    rpn_head=dict(type='LesionRPNHead', anchor_generator=dict(
-        type='AnchorGenerator', sizes=((16, 24, 32, 48, 96, 192),),
-        aspect_ratios=((0.5, 1.0, 2.0),))),
-    roi_head=dict(
-        type='LesionRoIHead',
-        bbox_roi_extractor=dict(type='RoIAlign', output_size=7, sampling_ratio=2),
-        bbox_head=dict(type='SharedFCBBoxHead', fc_out_channels=32),
-        mask_roi_extractor=dict(type='RoIAlign', output_size=14, sampling_ratio=2),
-        mask_head=dict(type='FCNMaskHead', conv_out_channels=8),
-        proposal_matcher=dict(type='Matcher', high_threshold=0.5, low_threshold=0.5),
-        sampler=dict(type='BalancedPositiveNegativeSampler', batch_size_per_image=64,
-                     positive_fraction=0.25),
-        box_coder=dict(type='BoxCoder', weights=(10.0, 10.0, 5.0, 5.0))))
+    backbone=dict(num_slices=num_slices, pretrained=None, growth_rate=8,
+                  block_config=(1, 1, 1), num_init_features=16, bn_size=2),
+    neck=dict(out_channels=16),
+    roi_head=dict(bbox_head=dict(fc_out_channels=32),
+                  mask_head=dict(num_convs=1, conv_out_channels=8)))
 test_pipeline = [
-    dict(type='LoadMultiSliceFromFile', num_slices=num_slices, slice_interval=2.0),
-    dict(type='LoadLesionAnnotations', with_mask=True),
+    dict(type='LoadMultiSliceFromFile'),
+    dict(type='LoadLesionAnnotations', with_mask=False),
     dict(type='WindowCT'),
     dict(type='ResizeCT', size={INPUT_SIZE}),
     dict(type='PadCT', size_divisor=32),
     dict(type='PackLesionInputs'),
 ]
-test_dataloader = dict(batch_size=1, dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(num_slices=num_slices, pipeline=test_pipeline))
 '''
 
 
