@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import os.path as osp
+import re
 from typing import Callable, Optional, Sequence
 
 import cv2
@@ -44,6 +45,9 @@ def split_file_name(file_name: str) -> tuple[str, int]:
             raise ValueError(f'bad DeepLesion file name {file_name!r}: expected '
                              'PPPPPP_SS_RR/NNN.png or PPPPPP_SS_RR_NNN.png')
         folder, base = name.rsplit('_', 1)
+        if not re.fullmatch(r'\d+_\d+_\d+', folder):
+            raise ValueError(f'bad DeepLesion file name {file_name!r}: expected '
+                             'PPPPPP_SS_RR/NNN.png or PPPPPP_SS_RR_NNN.png')
     stem, ext = osp.splitext(base)
     if ext.lower() != '.png' or not stem.isdigit() or not folder:
         raise ValueError(f'bad DeepLesion file name {file_name!r}: expected '

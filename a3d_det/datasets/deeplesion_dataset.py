@@ -129,6 +129,13 @@ class DeepLesionDataset(BaseDataset):
             t['window'] = self.window
         return t
 
+    def _serialize_data(self) -> tuple[np.ndarray, np.ndarray]:
+        # mmengine cannot serialise an empty list (np.concatenate of nothing);
+        # a split can be empty in a small tree.
+        if not self.data_list:
+            return np.zeros(0, np.uint8), np.zeros(0, np.int64)
+        return super()._serialize_data()
+
     def load_data_list(self) -> list[dict]:
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(f'{self.ann_file}: annotation file not found')

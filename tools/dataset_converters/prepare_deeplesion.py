@@ -100,10 +100,14 @@ def main(argv=None) -> int:
     todo = [im for im in images if im['file_name'] not in done]
     if done:
         print(f'resuming: {len(images) - len(todo)} of {len(images)} images already done')
-    mode = 'a' if done else 'w'
-    with open(cache_path, mode) as cache:
-        if mode == 'w':
-            cache.write(json.dumps(dict(fingerprint=fingerprint)) + '\n')
+    # Rewrite the cache with the valid results first: a line cut by an
+    # interruption must not glue itself to the next result.
+    with open(cache_path + '.tmp', 'w') as cache:
+        cache.write(json.dumps(dict(fingerprint=fingerprint)) + '\n')
+        for res in done.values():
+            cache.write(json.dumps(res) + '\n')
+    os.replace(cache_path + '.tmp', cache_path)
+    with open(cache_path, 'a') as cache:
         if todo:
             work = partial(grabcut_image_masks, image_dir, window=args.window)
             bar = ProgressBar(len(todo))
