@@ -106,9 +106,18 @@ class KillAtIterHook(Hook):
 
 
 def write_tiny_config(path: Path, max_iters: int = 8, val_interval: int = 4,
-                      ckpt_interval: int = 2, extra: str = '') -> Path:
-    """Write a config for :class:`TinyRegressor` on the project's runtime."""
+                      ckpt_interval: int = 2, extra: str = '',
+                      tensorboard: bool = False) -> Path:
+    """Write a config for :class:`TinyRegressor` on the project's runtime.
+
+    ``tensorboard=False`` keeps only the LocalVisBackend (importing
+    TensorBoard costs a second or two per run).
+    """
     runtime = REPO / 'configs' / '_base_' / 'default_runtime.py'
+    if not tensorboard:
+        extra = textwrap.dedent('''\
+            visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
+            ''') + textwrap.dedent(extra)
     text = textwrap.dedent(f'''\
         _base_ = [{str(runtime)!r}]
         custom_imports = dict(imports=['platform_fixtures'],
@@ -153,3 +162,32 @@ def subprocess_env() -> dict:
                                   else []))
     env.setdefault('OMP_NUM_THREADS', '1')
     return env
+
+
+def run_tool(args: Sequence[str], timeout: float = 300,
+             env_extra: dict | None = None
+             ) -> 'subprocess.CompletedProcess[str]':
+    """Run ``args`` (e.g. ``['tools/train.py', cfg]``) from the repository
+    root with :func:`subprocess_env` updated by ``env_extra`` (``None``
+    values remove a variable); ``.py`` scripts run with this Python."""
+    import subprocess
+    import sys
+    cmd = list(args)
+    if cmd[0].endswith('.py'):
+        cmd = [sys.executable] + cmd
+    env = subprocess_env()
+    for key, value in (env_extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    """A TCP port free right now on localhost (for torchrun)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

@@ -1,0 +1,131 @@
+"""Config preparation of tools/train.py and tools/test.py."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from a3d_det.engine import (FROC_KEYS, UserInputError, add_visualization_hook,
+                            enable_amp, froc_summary, load_config, run_cli,
+                            set_froc_dump_file, set_load_from, set_resume,
+                            set_work_dir, strip_metric_prefix, write_json)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_load_config_missing_and_wrong_suffix(tmp_path):
+    with pytest.raises(UserInputError, match='config file not found'):
+        load_config(str(tmp_path / 'nope.py'))
+    other = tmp_path / 'cfg.yaml'
+    other.write_text('a: 1\n')
+    with pytest.raises(UserInputError, match='.py'):
+        load_config(str(other))
+
+
+def test_load_config_merges_options(tmp_path):
+    path = tmp_path / 'cfg.py'
+    path.write_text("train_cfg = dict(max_iters=100, val_interval=10)\n")
+    cfg = load_config(str(path), {'train_cfg.max_iters': 3})
+    assert cfg.train_cfg.max_iters == 3 and cfg.train_cfg.val_interval == 10
+
+
+def test_work_dir_precedence():
+    cfg = Config(dict())
+    set_work_dir(cfg, None, 'configs/a3d/a3d_x.py')
+    assert cfg.work_dir == './work_dirs/a3d_x'
+    cfg = Config(dict(work_dir='w'))
+    set_work_dir(cfg, None, 'configs/a3d/a3d_x.py')
+    assert cfg.work_dir == 'w'
+    set_work_dir(cfg, 'cli', 'configs/a3d/a3d_x.py')
+    assert cfg.work_dir == 'cli'
+
+
+def test_resume_modes(tmp_path, capsys):
+    cfg = Config(dict(work_dir=str(tmp_path), load_from='pretrained.pth'))
+    set_resume(cfg, None)
+    assert cfg.get('resume') is None and cfg.load_from == 'pretrained.pth'
+    set_resume(cfg, 'auto')
+    assert cfg.resume is True and cfg.load_from is None
+    assert 'training from scratch' in capsys.readouterr().err
+    with pytest.raises(UserInputError, match='resume from not found'):
+        set_resume(cfg, str(tmp_path / 'missing.pth'))
+    ckpt = tmp_path / 'iter_4.pth'
+    ckpt.write_bytes(b'')
+    set_resume(cfg, str(ckpt))
+    assert cfg.resume is True and cfg.load_from == str(ckpt)
+
+
+def test_set_load_from(tmp_path):
+    cfg = Config(dict(resume=True))
+    with pytest.raises(UserInputError, match='checkpoint not found'):
+        set_load_from(cfg, str(tmp_path / 'x.pth'))
+    (tmp_path / 'x.pth').write_bytes(b'')
+    set_load_from(cfg, str(tmp_path / 'x.pth'))
+    assert cfg.resume is False and cfg.load_from.endswith('x.pth')
+
+
+def test_enable_amp():
+    cfg = Config(dict(optim_wrapper=dict(
+        optimizer=dict(type='SGD', lr=0.02), clip_grad=dict(max_norm=35))))
+    enable_amp(cfg)
+    expected = 'AmpOptimWrapper' if torch.cuda.is_available() \
+        else 'CPUAmpOptimWrapper'
+    assert cfg.optim_wrapper.type == expected
+    assert cfg.optim_wrapper.clip_grad.max_norm == 35
+    with pytest.raises(UserInputError, match='optim_wrapper'):
+        enable_amp(Config(dict()))
+
+
+def test_froc_dump_file_sets_every_froc_metric(tmp_path):
+    cfg = Config(dict(test_evaluator=[dict(type='DeepLesionFROCMetric'),
+                                      dict(type='Other')]))
+    dump = tmp_path / 'sub' / 'pred.json'
+    set_froc_dump_file(cfg, str(dump))
+    assert cfg.test_evaluator[0].dump_file == str(dump)
+    assert 'dump_file' not in cfg.test_evaluator[1]
+    assert dump.parent.is_dir()
+    with pytest.raises(UserInputError, match='DeepLesionFROCMetric'):
+        set_froc_dump_file(Config(dict(test_evaluator=dict(type='Other'))),
+                           str(dump))
+
+
+def test_visualization_hook_added_once(tmp_path):
+    cfg = Config(dict(custom_hooks=[dict(type='SomeHook')]))
+    try:
+        add_visualization_hook(cfg, str(tmp_path))
+        add_visualization_hook(cfg, str(tmp_path / 'b'))
+    except UserInputError as err:  # the visualisation part is not there
+        pytest.skip(str(err))
+    types = [h['type'] for h in cfg.custom_hooks]
+    assert types == ['SomeHook', 'LesionVisualizationHook']
+    assert cfg.custom_hooks[-1]['show_dir'] == str(tmp_path / 'b')
+
+
+def test_froc_summary_strips_prefix_and_orders():
+    metrics = {f'deeplesion/{k}': i / 10 for i, k in enumerate(FROC_KEYS)}
+    metrics['deeplesion/type/liver/sens@4'] = 0.9
+    summary = froc_summary(metrics)
+    assert list(summary) == list(FROC_KEYS)
+    assert summary['sens@0.5'] == 0.0 and summary['avg[0.5-4]'] == 0.6
+    # Without prefix (the metric's default) the same.
+    assert froc_summary(strip_metric_prefix(metrics)) == summary
+
+
+def test_froc_summary_other_metrics_keeps_scalars():
+    assert froc_summary({'tiny/mse': 1.5, 'tiny/name': 'x'}) == {'mse': 1.5}
+
+
+def test_write_json(tmp_path):
+    path = tmp_path / 'a' / 'b.json'
+    write_json(str(path), {'x': 1.0})
+    assert json.loads(path.read_text()) == {'x': 1.0}
+
+
+def test_run_cli_user_error_is_one_line(capsys):
+    def main():
+        raise UserInputError('checkpoint not found: x.pth')
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == 'error: checkpoint not found: x.pth\n'
