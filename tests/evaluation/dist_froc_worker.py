@@ -1,9 +1,12 @@
 """Run DeepLesionFROCMetric in a CPU gloo process group (helper of
-test_deeplesion_froc_metric.py, not a test itself).
+test_deeplesion_froc_metric.py, not a test itself; the test spawns
+:func:`run_rank` with ``torch.multiprocessing.spawn``). By hand::
 
     python dist_froc_worker.py OUT_DIR PORT WORLD_SIZE
 
-Each rank evaluates its DistributedSampler-style share (interleaved, padded
+The process group is made with ``torch.distributed`` directly (mmengine's
+``init_dist`` calls ``torch.cuda.set_device``); mmengine's ``dist`` helpers
+then use it. Each rank works in OUT_DIR and evaluates its DistributedSampler-style share (interleaved, padded
 by wrapping around) through mmengine's Evaluator and writes the returned
 metrics to OUT_DIR/metrics_rank{r}.json; the metric dumps to OUT_DIR/dump.json.
 """
@@ -61,7 +64,8 @@ def evaluate(samples: list, indices: list, size: int, dump_file: str) -> dict:
     return evaluator.evaluate(size)
 
 
-def _run(rank: int, world_size: int, port: int, out_dir: str) -> None:
+def run_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    os.chdir(out_dir)  # mmengine's result collection writes .dist_test here
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch_dist.init_process_group('gloo', rank=rank, world_size=world_size)
     try:
@@ -78,4 +82,4 @@ def _run(rank: int, world_size: int, port: int, out_dir: str) -> None:
 
 if __name__ == '__main__':
     out, port, world = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    mp.spawn(_run, args=(world, port, out), nprocs=world, join=True)
+    mp.spawn(run_rank, args=(world, port, out), nprocs=world, join=True)

@@ -1,15 +1,13 @@
 """DeepLesionFROCMetric: a tiny fake batch, the dump, and a 2-process run."""
-import importlib.util
+import importlib
 import json
-import os
 import os.path as osp
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
@@ -19,14 +17,14 @@ from a3d_det.evaluation import (DeepLesionFROCMetric, evaluate_froc,
 from a3d_det.registry import METRICS
 from a3d_det.structures.lesion_data_sample import LesionDataSample
 
-WORKER = osp.join(osp.dirname(__file__), 'dist_froc_worker.py')
 
 
-def _worker_module():
-    spec = importlib.util.spec_from_file_location('dist_froc_worker', WORKER)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+@pytest.fixture
+def worker(monkeypatch):
+    """tests/evaluation/dist_froc_worker.py, importable by name (also in the
+    spawned processes, which inherit sys.path)."""
+    monkeypatch.syspath_prepend(osp.dirname(osp.abspath(__file__)))
+    return importlib.import_module('dist_froc_worker')
 
 
 def _sample(gt, pred, scores, **meta):
@@ -85,8 +83,8 @@ def test_tiny_batch_objects_and_dicts_give_known_values(tmp_path):
     assert evaluate_froc(images, breakdowns=('size',)).metrics() == m
 
 
-def test_matches_core_on_random_samples():
-    samples = _worker_module().make_samples(num=12, seed=3)
+def test_matches_core_on_random_samples(worker):
+    samples = worker.make_samples(num=12, seed=3)
     evaluator = Evaluator(DeepLesionFROCMetric())
     evaluator.process(samples)
     m = evaluator.evaluate(len(samples))
@@ -125,15 +123,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_gloo_equals_one_process(tmp_path):
-    worker = _worker_module()
+def test_two_process_gloo_equals_one_process(worker, tmp_path):
     single = worker.evaluate(worker.make_samples(), list(range(9)), 9,
                              str(tmp_path / 'single.json'))
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run(
-        [sys.executable, WORKER, str(tmp_path), str(_free_port()), '2'],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    mp.spawn(worker.run_rank, args=(2, _free_port(), str(tmp_path)), nprocs=2,
+             join=True)
     for rank in (0, 1):  # every rank receives rank 0's metrics
         with open(tmp_path / f'metrics_rank{rank}.json') as f:
             assert json.load(f) == single

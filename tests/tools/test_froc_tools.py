@@ -56,14 +56,16 @@ def dump(tmp_path):
     return path, images
 
 
-def test_eval_froc_prints_table_and_writes_metrics(dump, tmp_path):
+def test_eval_froc_prints_table_and_writes_metrics(dump, tmp_path, capsys):
+    # in-process (torch import); the subprocess path is tested below
     path, images = dump
     out = tmp_path / 'm.json'
-    proc = _run('eval_froc.py', str(path), '--by', 'size', '--criterion',
-                'iobb', '--json-out', str(out))
-    assert proc.returncode == 0, proc.stderr
-    assert 'iobb >= 0.3' in proc.stdout
-    assert '| all | 6 | 6 |' in proc.stdout and '| size<10mm |' in proc.stdout
+    assert _tool('eval_froc.py').main([
+        str(path), '--by', 'size', '--criterion', 'iobb', '--json-out',
+        str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert 'iobb >= 0.3' in stdout
+    assert '| all | 6 | 6 |' in stdout and '| size<10mm |' in stdout
     expected = evaluate_froc(images, criterion='iobb',
                              breakdowns=('size',)).metrics()
     assert json.loads(out.read_text()) == expected
