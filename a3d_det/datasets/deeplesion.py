@@ -13,6 +13,7 @@ import math
 import os
 import os.path as osp
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional, Sequence
 
 import cv2
@@ -112,6 +113,16 @@ def neighbour_offsets(slice_interval: Optional[float], num_slices: int,
     return [ratio * p for p in range(-half, half + 1)]
 
 
+def source_offsets(rel: float) -> list[int]:
+    """Native slice offsets an output at ``rel`` slices reads: itself when
+    integral, else the slices at ``floor(rel)`` and ``floor(rel) + 1``."""
+    near = round(rel)
+    if abs(rel - near) < 1e-6:
+        return [int(near)]
+    lo = math.floor(rel)
+    return [lo, lo + 1]
+
+
 def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
                       key_index: int,
                       slice_interval: Optional[float],
@@ -175,20 +186,34 @@ def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
 
     out = np.empty((num_slices,) + key.shape, dtype=np.float32)
     for k, rel in enumerate(neighbour_offsets(slice_interval, num_slices, target_interval)):
-        near = round(rel)
-        if abs(rel - near) < 1e-6:
-            out[k] = get_or_fallback(int(near))
+        src = source_offsets(rel)
+        if len(src) == 1:
+            out[k] = get_or_fallback(src[0])
             continue
-        lo = math.floor(rel)
-        w = rel - lo  # weight of the slice at lo + 1
-        a, b = get_or_fallback(lo), get_or_fallback(lo + 1)
+        w = rel - src[0]  # weight of the slice at src[1]
+        a, b = get_or_fallback(src[0]), get_or_fallback(src[1])
         np.multiply(a, 1.0 - w, out=out[k])
         out[k] += w * b
     return out
 
 
+_POOL: Optional[ThreadPoolExecutor] = None
+_POOL_KEY: tuple[int, int] = (0, 0)
+
+
+def _decode_pool(threads: int) -> ThreadPoolExecutor:
+    """A per-process thread pool for PNG decoding (OpenCV releases the GIL);
+    made anew after a fork (data loader workers)."""
+    global _POOL, _POOL_KEY
+    if _POOL is None or _POOL_KEY != (os.getpid(), threads):
+        _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix='png_decode')
+        _POOL_KEY = (os.getpid(), threads)
+    return _POOL
+
+
 def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[float],
-                    num_slices: int, target_interval: Optional[float] = 2.0) -> np.ndarray:
+                    num_slices: int, target_interval: Optional[float] = 2.0,
+                    threads: int = 2) -> np.ndarray:
     """Load ``num_slices`` slices around the key slice ``file_name`` in HU.
 
     Args:
@@ -198,6 +223,8 @@ def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[flo
         num_slices: D, odd.
         target_interval: output slice interval (mm), 2.0 in the paper;
             ``None`` reads native neighbours.
+        threads: decode the needed PNGs with this many threads (1: in the
+            calling thread). Each needed slice is decoded once.
 
     Returns:
         float32 (D, H, W) in HU (see :func:`sample_neighbours` for the rule).
@@ -211,15 +238,31 @@ def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[flo
     if not osp.isdir(series_dir):
         raise SliceReadError(f'{series_dir}: series folder not found')
 
-    def read(i: int) -> Optional[np.ndarray]:
-        path = slice_path(image_dir, folder, i)
-        if i < 0 or not osp.exists(path):
-            return None
-        return read_png_hu(path)
+    def exists(i: int) -> bool:
+        return i >= 0 and osp.exists(slice_path(image_dir, folder, i))
 
     key_path = slice_path(image_dir, folder, key_index)
     if not osp.isfile(key_path):
         raise SliceReadError(f'{key_path}: key slice not found')
+    # Decode every slice the resampling will read up front, in parallel.
+    needed = {key_index}
+    for rel in neighbour_offsets(slice_interval, num_slices, target_interval):
+        for o in source_offsets(rel):
+            while o != 0 and not exists(key_index + o):
+                o += -1 if o > 0 else 1
+            needed.add(key_index + o)
+    order = sorted(needed)
+    paths = [slice_path(image_dir, folder, i) for i in order]
+    if threads > 1 and len(paths) > 1:
+        decoded = dict(zip(order, _decode_pool(threads).map(read_png_hu, paths)))
+    else:
+        decoded = dict(zip(order, map(read_png_hu, paths)))
+
+    def read(i: int) -> Optional[np.ndarray]:
+        if i in decoded:
+            return decoded[i]
+        return read_png_hu(slice_path(image_dir, folder, i)) if exists(i) else None
+
     return sample_neighbours(read, key_index, slice_interval, num_slices, target_interval)
 
 
