@@ -37,20 +37,19 @@ def split_file_name(file_name: str) -> tuple[str, int]:
 
     Returns:
         (folder, slice_number), e.g. ``('000001_01_01', 109)``.
+
+    Raises:
+        ValueError: the name has neither form.
     """
     name = file_name.replace('\\', '/')
     if '/' in name:
         folder, base = name.rsplit('/', 1)
+        ok_folder = bool(folder)
     else:
-        if '_' not in name:
-            raise ValueError(f'bad DeepLesion file name {file_name!r}: expected '
-                             'PPPPPP_SS_RR/NNN.png or PPPPPP_SS_RR_NNN.png')
-        folder, base = name.rsplit('_', 1)
-        if not re.fullmatch(r'\d+_\d+_\d+', folder):
-            raise ValueError(f'bad DeepLesion file name {file_name!r}: expected '
-                             'PPPPPP_SS_RR/NNN.png or PPPPPP_SS_RR_NNN.png')
+        folder, _, base = name.rpartition('_')
+        ok_folder = re.fullmatch(r'\d+_\d+_\d+', folder) is not None
     stem, ext = osp.splitext(base)
-    if ext.lower() != '.png' or not stem.isdigit() or not folder:
+    if not ok_folder or ext.lower() != '.png' or not stem.isdigit():
         raise ValueError(f'bad DeepLesion file name {file_name!r}: expected '
                          'PPPPPP_SS_RR/NNN.png or PPPPPP_SS_RR_NNN.png')
     return folder, int(stem)

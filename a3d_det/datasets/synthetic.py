@@ -80,7 +80,7 @@ def _ellipse_mask(h: int, w: int, cx: float, cy: float, ax: float, ay: float) ->
     return ((xs - cx) / ax) ** 2 + ((ys - cy) / ay) ** 2 <= 1.0
 
 
-class _Series:
+class SyntheticSeries:
     """One synthetic CT series: static anatomy plus tubes and lesions in mm-z."""
 
     def __init__(self, rng: np.random.Generator, h: int, w: int, size: int) -> None:
@@ -268,7 +268,7 @@ def _generate(series_of, split_of, seed, size, non_square_fraction, noisy_fracti
         w = int(round(size * 1.25)) if rng.random() < non_square_fraction else size
         dz = float(rng.choice(SLICE_INTERVALS, p=SLICE_INTERVAL_WEIGHTS))
         spacing = round(0.8 * 512 / size * rng.uniform(0.85, 1.15), 4)
-        vol = _Series(rng, h, w, size)
+        vol = SyntheticSeries(rng, h, w, size)
         half = int(math.floor(CONTEXT_MM / dz + 1e-9))
         n_keys = 1 if rng.random() < 0.7 else 2
         first_key = int(rng.integers(1, 40)) + half

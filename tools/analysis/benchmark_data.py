@@ -16,6 +16,7 @@ Reports the median over ``--repeats`` rounds of ``--samples`` samples.
 """
 import argparse
 import math
+import os
 import os.path as osp
 import statistics
 import sys
@@ -27,7 +28,7 @@ import numpy as np
 
 from a3d_det.datasets.deeplesion import (HU_OFFSET, load_multislice, neighbour_offsets,
                                          slice_path)
-from a3d_det.datasets.synthetic import _Series
+from a3d_det.datasets.synthetic import SyntheticSeries
 from a3d_det.registry import TRANSFORMS
 
 FOLDER = '000001_01_01'
@@ -35,14 +36,13 @@ FOLDER = '000001_01_01'
 
 def write_series(image_dir: str, n: int, size: int, interval: float) -> None:
     rng = np.random.default_rng(0)
-    vol = _Series(rng, size, size, size)
+    vol = SyntheticSeries(rng, size, size, size)
     for _ in range(3):
         vol.add_tube(n * interval / 2)
     vol.add_lesion(n * interval / 2)
     for i in range(1, n + 1):
         png = np.clip(np.rint(vol.render(i * interval)) + HU_OFFSET, 0, 65535).astype(np.uint16)
         path = slice_path(image_dir, FOLDER, i)
-        import os
         os.makedirs(osp.dirname(path), exist_ok=True)
         cv2.imwrite(path, png)  # default zlib level, like the NIH release
 

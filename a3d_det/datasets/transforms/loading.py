@@ -26,18 +26,23 @@ class LoadMultiSliceFromFile:
         num_slices: D (odd).
         slice_interval: target interval in mm; ``None`` reads native
             neighbours (AlignShift).
+        decode_threads: threads decoding the PNGs of one sample (1: none).
     """
 
-    def __init__(self, num_slices: int = 3, slice_interval: Optional[float] = 2.0) -> None:
+    def __init__(self, num_slices: int = 3, slice_interval: Optional[float] = 2.0,
+                 decode_threads: int = 2) -> None:
         if num_slices < 1 or num_slices % 2 == 0:
             raise ValueError(f'num_slices must be a positive odd number, got {num_slices}')
+        if decode_threads < 1:
+            raise ValueError(f'decode_threads must be >= 1, got {decode_threads}')
         self.num_slices = num_slices
         self.slice_interval = slice_interval
+        self.decode_threads = decode_threads
 
     def __call__(self, results: dict) -> dict:
         native = results.get('slice_interval', math.nan)
         vol = load_multislice(results['image_dir'], results['file_name'], native,
-                              self.num_slices, self.slice_interval)
+                              self.num_slices, self.slice_interval, self.decode_threads)
         results['img'] = np.ascontiguousarray(vol.transpose(1, 2, 0))
         results['img_shape'] = vol.shape[1:]
         results['ori_shape'] = vol.shape[1:]
