@@ -245,7 +245,7 @@ def inference_detector(model: nn.Module,
             packed = pipeline(results)
             inputs.append(packed['inputs'])
             samples.append(packed['data_samples'])
-        with torch.no_grad():
+        with torch.inference_mode():
             preds = model.test_step(dict(inputs=inputs, data_samples=samples))
         for index, sample in zip(batch_keys, preds):
             pred = sample.pred_instances

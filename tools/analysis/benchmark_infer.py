@@ -7,7 +7,10 @@ randomly initialised, and times ``a3d_det.apis.inference_detector`` on a
 synthetic CT volume (soft tissue with round lesions, slice interval 2.5 mm so
 the 2 mm neighbours are interpolated): neighbour resampling, windowing,
 resize, padding, the network and the post-processing, per key slice. Reports
-medians over the repeats, the model forward alone and the slowest step::
+the median wall time over the repeats (and min/max), the median of the model
+forward alone, and the median CPU time of the process per key slice (all
+threads; on a machine shared with other jobs it shows the work done, which
+wall time does not)::
 
     python tools/analysis/benchmark_infer.py --slices 3 7 --size 512 --repeats 5
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import os.path as osp
 import statistics
 import sys
@@ -89,19 +93,20 @@ def bench(num_slices: int, size: int, repeats: int, device: str,
         return original(data)
     model.test_step = spy
 
-    totals, forwards, dets = [], [], []
+    totals, cpu, forwards, dets = [], [], [], []
     for i in range(repeats + 1):  # the first run warms up
         _sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = inference_detector(model, vol, spacing, interval, [key])
         _sync(device)
-        t1 = time.perf_counter()
-        with torch.no_grad():
+        t1, c1 = time.perf_counter(), time.process_time()
+        with torch.inference_mode():
             original(captured['data'])
         _sync(device)
         t2 = time.perf_counter()
         if i:
             totals.append(t1 - t0)
+            cpu.append(c1 - c0)
             forwards.append(t2 - t1)
             dets.append(len(out[0]['scores']))
     n_params = sum(p.numel() for p in model.parameters())
@@ -110,6 +115,7 @@ def bench(num_slices: int, size: int, repeats: int, device: str,
                 median_s=round(statistics.median(totals), 3),
                 min_s=round(min(totals), 3), max_s=round(max(totals), 3),
                 forward_median_s=round(statistics.median(forwards), 3),
+                cpu_median_s=round(statistics.median(cpu), 3),
                 detections=int(statistics.median(dets)), repeats=repeats)
 
 
@@ -130,8 +136,10 @@ def main(argv=None) -> int:
     slice_counts = [None] if args.config else args.slices
 
     rows = []
+    if hasattr(os, 'getloadavg'):
+        print(f'load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs')
     print(f'{"device":>6} {"D":>3} {"size":>5} {"threads":>7} {"median s":>9} '
-          f'{"min s":>7} {"max s":>7} {"forward s":>9} {"dets":>5}')
+          f'{"min s":>7} {"max s":>7} {"forward s":>9} {"CPU s":>7} {"dets":>5}')
     for device in devices:
         for d in slice_counts:
             if d is None:
@@ -140,7 +148,10 @@ def main(argv=None) -> int:
             rows.append(row)
             print(f'{device:>6} {d:>3} {args.size:>5} {row["threads"]:>7} '
                   f'{row["median_s"]:>9.3f} {row["min_s"]:>7.3f} {row["max_s"]:>7.3f} '
-                  f'{row["forward_median_s"]:>9.3f} {row["detections"]:>5}', flush=True)
+                  f'{row["forward_median_s"]:>9.3f} {row["cpu_median_s"]:>7.3f} '
+                  f'{row["detections"]:>5}', flush=True)
+    if hasattr(os, 'getloadavg'):
+        print(f'load average after: {os.getloadavg()[0]:.2f}')
     if args.json_out:
         with open(args.json_out, 'w') as f:
             json.dump(rows, f, indent=2)
