@@ -173,21 +173,15 @@ def read_png_series(folder: str, slice_interval: Optional[float],
         return (int(digits[-1]) if digits else -1, name)
 
     pngs.sort(key=number)
-    slices, files, shape = [], [], None
+    slices, files = [], []
     for name in pngs:
         full = osp.join(folder, name)
         try:
-            hu = read_png_hu(full)  # HU = value - 32768
+            slices.append(read_png_hu(full))  # HU = value - 32768
         except SliceReadError as e:
             raise SeriesError(str(e)) from None
-        if shape is None:
-            shape = hu.shape
-        elif hu.shape != shape:
-            raise SeriesError(f'{full}: size {hu.shape} differs from the '
-                              f'first slice {shape}')
-        slices.append(hu)
         files.append(full)
-    volume = np.stack(slices, axis=0)
+    volume = _stack(slices, files)
     n = volume.shape[0]
     return CTSeries(
         volume=volume,
@@ -365,7 +359,7 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
 
     # 4. Pixels -> HU (modality LUT: RescaleSlope / RescaleIntercept). Files
     # whose pixel data cannot be read are skipped and counted.
-    slices, kept, shape = [], [], None
+    slices, kept = [], []
     for i, (f, ds) in enumerate(chosen):
         try:
             arr = ds.pixel_array
@@ -377,11 +371,6 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
         if arr.ndim != 2:
             raise SeriesError(f'{f}: expected a single grey-level image, got '
                               f'pixel data of shape {arr.shape}')
-        if shape is None:
-            shape = arr.shape
-        elif arr.shape != shape:
-            raise SeriesError(f'{f}: size {arr.shape} differs from the rest '
-                              f'of the series {shape}')
         slices.append(np.asarray(apply_modality_lut(arr, ds), dtype=np.float32))
         kept.append(i)
     if not slices:
@@ -390,8 +379,8 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
     if failed:
         _note(notes, f'skipped {len(failed)} unreadable DICOM file(s): '
               + '; '.join(failed[:3]) + (' ...' if len(failed) > 3 else ''))
-    volume = np.stack(slices, axis=0)
     chosen = [chosen[i] for i in kept]
+    volume = _stack(slices, [f for f, _ in chosen])
     if positions is not None:
         positions = positions[kept]
         dup = np.flatnonzero(np.diff(positions) < 1e-3)
@@ -448,6 +437,15 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
         study_uid=_str_or_none(_get(first, 'StudyInstanceUID')),
         series_description=_str_or_none(_get(first, 'SeriesDescription')),
         notes=notes)
+
+
+def _stack(slices: List[np.ndarray], files: List[str]) -> np.ndarray:
+    """(N, H, W) float32 volume; every slice must have the first one's size."""
+    for hu, f in zip(slices, files):
+        if hu.shape != slices[0].shape:
+            raise SeriesError(f'{f}: size {hu.shape} differs from the first '
+                              f'slice of the series {slices[0].shape}')
+    return np.stack(slices, axis=0)
 
 
 def _str_or_none(value) -> Optional[str]:

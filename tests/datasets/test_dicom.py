@@ -208,3 +208,10 @@ def test_png_folder_refuses_8bit(tmp_path):
     cv2.imwrite(str(tmp_path / '001.png'), np.zeros((8, 8), np.uint8))
     with pytest.raises(SeriesError, match='16-bit'):
         read_ct_series(str(tmp_path), slice_interval=2.0)
+
+
+def test_slices_of_different_sizes_are_refused(tmp_path):
+    cv2.imwrite(str(tmp_path / '001.png'), np.full((8, 8), 32768, np.uint16))
+    cv2.imwrite(str(tmp_path / '002.png'), np.full((8, 9), 32768, np.uint16))
+    with pytest.raises(SeriesError, match='002.png: size .* differs'):
+        read_ct_series(str(tmp_path), slice_interval=2.0)
