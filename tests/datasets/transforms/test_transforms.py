@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.dataset import Compose
+from mmengine.dataset.utils import worker_init_fn
 from mmengine.runner import set_random_seed
 
 from a3d_det.datasets.transforms import (LoadLesionAnnotations, PackLesionInputs, PadCT,
@@ -166,3 +167,16 @@ def test_seeded_augmentation_is_reproducible():
     np.testing.assert_array_equal(a[0], b[0])
     assert a[1] == b[1]
     assert not np.array_equal(a[0], c[0])
+
+
+def worker_boxes(worker_id, seed):
+    # what mmengine's Runner does in each data loader worker when
+    # randomness=dict(seed=...) is set
+    worker_init_fn(worker_id, num_workers=2, rank=0, seed=seed)
+    pipe = aug_pipeline()
+    return np.stack([pipe(disk_results())['gt_bboxes'][0] for _ in range(3)])
+
+
+def test_worker_seeding_gives_reproducible_distinct_streams():
+    np.testing.assert_array_equal(worker_boxes(0, 7), worker_boxes(0, 7))
+    assert not np.array_equal(worker_boxes(0, 7), worker_boxes(1, 7))
