@@ -256,6 +256,11 @@ def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[flo
         decoded = dict(zip(order, _decode_pool(threads).map(read_png_hu, paths)))
     else:
         decoded = dict(zip(order, map(read_png_hu, paths)))
+    key_shape = decoded[key_index].shape
+    for i, path in zip(order, paths):
+        if decoded[i].shape != key_shape:
+            raise SliceReadError(f'{path}: shape {decoded[i].shape} differs from the key '
+                                 f'slice {key_path} {key_shape}')
 
     def read(i: int) -> Optional[np.ndarray]:
         if i in decoded:

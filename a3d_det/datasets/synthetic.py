@@ -26,6 +26,11 @@ import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock
+    fcntl = None
+
 import cv2
 import numpy as np
 
@@ -244,9 +249,6 @@ def make_synthetic_deeplesion(out_dir: str, num_series: int = 160, size: int = 1
         pool.shutdown(wait=True)
     num_images = len({r['file_name'] for r in records})
     num_slices = sum(len(files) for _, _, files in os.walk(image_dir))
-    tmp = csv_path + '.tmp'
-    write_dl_info(tmp, records)
-    os.replace(tmp, csv_path)
     summary = dict(
         num_series=num_series, num_images=num_images,
         num_lesions=sum(not r['noisy'] for r in records),
@@ -254,9 +256,35 @@ def make_synthetic_deeplesion(out_dir: str, num_series: int = 160, size: int = 1
         splits={s: len({r['file_name'] for r in records if r['split'] == s}) for s in (1, 2, 3)})
     params = dict(num_series=num_series, size=size, seed=seed,
                   non_square_fraction=non_square_fraction, noisy_fraction=noisy_fraction)
-    with open(osp.join(out_dir, PARAMS_FILE), 'w') as f:
+    # The parameters first, DL_info.csv last: a tree with DL_info.csv is complete.
+    tmp = osp.join(out_dir, f'.{PARAMS_FILE}.{os.getpid()}.tmp')
+    with open(tmp, 'w') as f:
         json.dump(dict(params=params, summary=summary), f, indent=1)
+    os.replace(tmp, osp.join(out_dir, PARAMS_FILE))
+    tmp = osp.join(out_dir, f'.DL_info.csv.{os.getpid()}.tmp')
+    write_dl_info(tmp, records)
+    os.replace(tmp, csv_path)
     return summary
+
+
+def ensure_synthetic_deeplesion(out_dir: str, **kwargs) -> bool:
+    """Generate the tree under ``out_dir`` unless ``DL_info.csv`` is there.
+
+    Holds an exclusive lock on ``out_dir/.synthetic.lock`` meanwhile, so
+    several jobs started on the same folder generate it once and none reads
+    a half-written tree.
+
+    Returns:
+        True when this call generated the data.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    with open(osp.join(out_dir, '.synthetic.lock'), 'w') as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if osp.isfile(osp.join(out_dir, 'DL_info.csv')):
+            return False
+        make_synthetic_deeplesion(out_dir, **kwargs)
+        return True
 
 
 def _generate(series_of, split_of, seed, size, non_square_fraction, noisy_fraction,

@@ -9,7 +9,7 @@ from mmengine.dist import barrier, get_rank
 
 from ..registry import DATASETS
 from .deeplesion_dataset import DeepLesionDataset
-from .synthetic import PARAMS_FILE, make_synthetic_deeplesion
+from .synthetic import PARAMS_FILE, ensure_synthetic_deeplesion
 
 
 @DATASETS.register_module()
@@ -17,7 +17,8 @@ class SyntheticDeepLesionDataset(DeepLesionDataset):
     """A :class:`DeepLesionDataset` over synthetic data made under ``data_root``.
 
     When ``data_root/DL_info.csv`` is missing, rank 0 generates the tree with
-    :func:`make_synthetic_deeplesion` and the other ranks wait at a barrier.
+    :func:`make_synthetic_deeplesion` (under a file lock, so separate jobs on
+    the same folder generate it once) and the other ranks wait at a barrier.
     When it exists, the recorded generator arguments must match
     ``synthetic`` (otherwise a stale tree would be used silently).
 
@@ -31,9 +32,9 @@ class SyntheticDeepLesionDataset(DeepLesionDataset):
     def __init__(self, data_root: str = 'data/synthetic_deeplesion',
                  synthetic: Optional[dict] = None, **kwargs) -> None:
         synthetic = dict(synthetic or {})
-        csv_path = osp.join(data_root, 'DL_info.csv')
-        if get_rank() == 0 and not osp.isfile(csv_path):
-            make_synthetic_deeplesion(data_root, **synthetic)
+        if get_rank() == 0:
+            # locked: separate jobs on the same data_root generate it once
+            ensure_synthetic_deeplesion(data_root, **synthetic)
         barrier()
         self._check_params(data_root, synthetic)
         kwargs.setdefault('ann_file', 'DL_info.csv')

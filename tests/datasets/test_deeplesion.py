@@ -121,6 +121,13 @@ def test_unreadable_neighbour_named(ramp_tree):
         load_multislice(image_dir, KEY, 2.0, 3)
 
 
+def test_neighbour_of_other_size_named(ramp_tree):
+    image_dir, _ = ramp_tree
+    write_png_hu(osp.join(image_dir, '000001_01_01', '006.png'), np.zeros((5, 8)))
+    with pytest.raises(SliceReadError, match='006.png: shape'):
+        load_multislice(image_dir, KEY, 2.0, 3)
+
+
 def test_windowing():
     hu = np.array([-3000, -1024, 513, 2050, 5000], np.float32)
     out = windowing(hu)

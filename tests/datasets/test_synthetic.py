@@ -135,3 +135,19 @@ def test_synthetic_dataset_generates_once_and_checks_params(tmp_path):
     os.remove(osp.join(root, 'synthetic.json'))
     with pytest.raises(FileNotFoundError, match='synthetic.json'):
         SyntheticDeepLesionDataset(data_root=root, synthetic=kw)
+
+
+def _ensure(args):
+    from a3d_det.datasets.synthetic import ensure_synthetic_deeplesion
+    return ensure_synthetic_deeplesion(args, num_series=3, size=48, seed=0)
+
+
+def test_concurrent_jobs_generate_once(tmp_path):
+    import multiprocessing
+    root = str(tmp_path / 'shared')
+    with multiprocessing.get_context('fork').Pool(3) as pool:
+        made = pool.map(_ensure, [root] * 3)
+    assert sorted(made) == [False, False, True]
+    assert not [n for n in os.listdir(root) if n.endswith('.tmp')]
+    assert len(SyntheticDeepLesionDataset(data_root=root, split=None,
+                                          synthetic=dict(num_series=3, size=48, seed=0))) > 0
