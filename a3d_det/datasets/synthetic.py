@@ -44,6 +44,9 @@ SLICE_INTERVAL_WEIGHTS = (0.1, 0.15, 0.2, 0.1, 0.2, 0.25)
 CONTEXT_MM = 15.0
 #: Name of the file that records the generator's arguments.
 PARAMS_FILE = 'synthetic.json'
+#: Bumped whenever the output for given arguments changes (recorded in PARAMS_FILE;
+#: trees recorded without a version are version 1).
+GENERATOR_VERSION = 1
 DICOM_WINDOWS = ((-175.0, 275.0), (-160.0, 240.0), (-1350.0, 150.0), (-1500.0, 500.0))
 #: Fast lossless PNG settings (noise does not deflate well; Huffman-only is ~3x faster).
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1,
@@ -255,7 +258,8 @@ def make_synthetic_deeplesion(out_dir: str, num_series: int = 160, size: int = 1
         num_noisy=sum(bool(r['noisy']) for r in records), num_slices=num_slices,
         splits={s: len({r['file_name'] for r in records if r['split'] == s}) for s in (1, 2, 3)})
     params = dict(num_series=num_series, size=size, seed=seed,
-                  non_square_fraction=non_square_fraction, noisy_fraction=noisy_fraction)
+                  non_square_fraction=non_square_fraction, noisy_fraction=noisy_fraction,
+                  version=GENERATOR_VERSION)
     # The parameters first, DL_info.csv last: a tree with DL_info.csv is complete.
     tmp = osp.join(out_dir, f'.{PARAMS_FILE}.{os.getpid()}.tmp')
     with open(tmp, 'w') as f:

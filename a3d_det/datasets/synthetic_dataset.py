@@ -9,7 +9,7 @@ from mmengine.dist import barrier, get_rank
 
 from ..registry import DATASETS
 from .deeplesion_dataset import DeepLesionDataset
-from .synthetic import PARAMS_FILE, ensure_synthetic_deeplesion
+from .synthetic import GENERATOR_VERSION, PARAMS_FILE, ensure_synthetic_deeplesion
 
 
 @DATASETS.register_module()
@@ -49,6 +49,11 @@ class SyntheticDeepLesionDataset(DeepLesionDataset):
                 f'made by make_synthetic_deeplesion (use DeepLesionDataset for real data)')
         with open(path) as f:
             recorded = json.load(f)['params']
+        if recorded.get('version', 1) != GENERATOR_VERSION:
+            raise ValueError(
+                f'{data_root} was made by version {recorded.get("version", 1)} of the '
+                f'synthetic generator, this is version {GENERATOR_VERSION}; delete the folder '
+                f'to regenerate it')
         differ = {k: (recorded.get(k), v) for k, v in synthetic.items() if recorded.get(k) != v}
         if differ:
             raise ValueError(

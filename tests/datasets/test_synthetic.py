@@ -131,7 +131,13 @@ def test_synthetic_dataset_generates_once_and_checks_params(tmp_path):
     with pytest.raises(ValueError, match='other arguments'):
         SyntheticDeepLesionDataset(data_root=root, synthetic=dict(kw, seed=1))
     with open(osp.join(root, 'synthetic.json')) as f:
-        assert json.load(f)['params']['seed'] == 0
+        recorded = json.load(f)
+    assert recorded['params']['seed'] == 0
+    recorded['params']['version'] = 0
+    with open(osp.join(root, 'synthetic.json'), 'w') as f:
+        json.dump(recorded, f)
+    with pytest.raises(ValueError, match='version 0 of the synthetic generator'):
+        SyntheticDeepLesionDataset(data_root=root, synthetic=kw)
     os.remove(osp.join(root, 'synthetic.json'))
     with pytest.raises(FileNotFoundError, match='synthetic.json'):
         SyntheticDeepLesionDataset(data_root=root, synthetic=kw)
