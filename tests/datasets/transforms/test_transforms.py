@@ -180,3 +180,17 @@ def worker_boxes(worker_id, seed):
 def test_worker_seeding_gives_reproducible_distinct_streams():
     np.testing.assert_array_equal(worker_boxes(0, 7), worker_boxes(0, 7))
     assert not np.array_equal(worker_boxes(0, 7), worker_boxes(1, 7))
+
+
+def test_empty_ground_truth_through_the_pipeline():
+    pipe = Compose([TRANSFORMS.build(dict(type=t, **kw)) for t, kw in [
+        ('LoadLesionAnnotations', {}), ('WindowCT', {}), ('RandomHorizontalFlip', dict(prob=1)),
+        ('RandomShiftScaleRotate', dict(prob=1)), ('ResizeCT', dict(size=40)),
+        ('PadCT', dict(size_divisor=32)), ('PackLesionInputs', {})]])
+    res = dict(img=np.zeros((30, 20, 3), np.float32), gt_bboxes=np.zeros((0, 4), np.float32),
+               recists=np.zeros((0, 8), np.float32))
+    out = pipe(res)
+    gt = out['data_samples'].gt_instances
+    assert out['inputs'].shape == (1, 3, 64, 32)
+    assert gt.bboxes.shape == (0, 4) and gt.labels.shape == (0,)
+    assert gt.masks.shape == (0, 64, 32)
