@@ -63,8 +63,8 @@ def masks_mhw(masks: np.ndarray) -> np.ndarray:
 def clip_and_drop(results: dict, min_size: float = 2.0) -> None:
     """Clip ``gt_bboxes`` to the image and drop lesions pushed out of view.
 
-    A lesion is dropped when its clipped box is under ``min_size`` px wide or
-    high, or its mask (when present) has no pixel left. ``gt_bboxes``,
+    A lesion is dropped when its clipped box is empty or under ``min_size``
+    px wide or high, or its mask (when present) has no pixel left. ``gt_bboxes``,
     ``gt_labels`` and ``gt_masks`` are filtered together (in place).
     """
     if 'gt_bboxes' not in results:
@@ -73,7 +73,8 @@ def clip_and_drop(results: dict, min_size: float = 2.0) -> None:
     boxes = np.asarray(results['gt_bboxes'], dtype=np.float32).reshape(-1, 4).copy()
     boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
     boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-    keep = ((boxes[:, 2] - boxes[:, 0]) >= min_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_size)
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    keep = (bw > 0) & (bh > 0) & (bw >= min_size) & (bh >= min_size)
     masks = results.get('gt_masks')
     if masks is not None and len(masks):
         keep &= masks.reshape(len(masks), -1).any(axis=1)

@@ -194,3 +194,12 @@ def test_empty_ground_truth_through_the_pipeline():
     assert out['inputs'].shape == (1, 3, 64, 32)
     assert gt.bboxes.shape == (0, 4) and gt.labels.shape == (0,)
     assert gt.masks.shape == (0, 64, 32)
+
+
+def test_resize_clips_boxes_and_drops_empty_ones():
+    res = dict(img=np.zeros((20, 20, 1), np.float32),
+               gt_bboxes=np.array([[-4, 2, 6, 8], [25, 2, 30, 8]], np.float32),
+               gt_labels=np.zeros(2, np.int64))
+    out = ResizeCT(size=40)(res)
+    np.testing.assert_allclose(out['gt_bboxes'], [[0, 4, 12, 16]])
+    assert out['gt_labels'].tolist() == [0]
