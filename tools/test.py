@@ -8,23 +8,18 @@ Distributed: ``tools/dist_test.sh CONFIG CHECKPOINT NPROC [options]``.
 """
 import argparse
 
-from mmengine.config import DictAction
 from mmengine.dist import is_main_process
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
-from a3d_det.engine import (add_visualization_hook, froc_summary, load_config,
-                            run_cli, set_froc_dump_file, set_load_from,
-                            set_work_dir, setup_distributed, write_json)
+from a3d_det.engine import (add_common_args, add_visualization_hook,
+                            build_runner, froc_summary, load_config, run_cli,
+                            set_froc_dump_file, set_load_from, set_work_dir,
+                            setup_distributed, write_json)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a lesion detector')
     parser.add_argument('config', help='config file (.py)')
     parser.add_argument('checkpoint', help='checkpoint file (.pth)')
-    parser.add_argument('--work-dir',
-                        help='where the log goes (default: '
-                        'work_dirs/<config name>)')
     parser.add_argument('--json-out', metavar='FILE',
                         help='write the FROC summary as JSON')
     parser.add_argument('--out', metavar='PRED_DUMP',
@@ -32,14 +27,7 @@ def parse_args() -> argparse.Namespace:
                         'tools/analysis/eval_froc.py')
     parser.add_argument('--show-dir', metavar='DIR',
                         help='save prediction/ground-truth overlays here')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default=None,
-        help='override config keys, e.g. '
-        'test_dataloader.dataset.data_root=data/x')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
+    add_common_args(parser)
     return parser.parse_args()
 
 
@@ -53,10 +41,7 @@ def main() -> None:
     if args.show_dir:
         add_visualization_hook(cfg, args.show_dir)
     setup_distributed(cfg, args.launcher)
-
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-        else RUNNERS.build(cfg)
-    metrics = runner.test()
+    metrics = build_runner(cfg).test()
     if args.json_out and is_main_process():
         write_json(args.json_out, froc_summary(metrics))
 

@@ -7,20 +7,14 @@ pytorch``) or ``tools/slurm_train.sh`` (srun, ``--launcher slurm``).
 """
 import argparse
 
-from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-from a3d_det.engine import (enable_amp, load_config, run_cli,
-                            set_resume, set_work_dir, setup_distributed)
+from a3d_det.engine import (add_common_args, build_runner, enable_amp,
+                            load_config, run_cli, set_resume, set_work_dir,
+                            setup_distributed)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a lesion detector')
     parser.add_argument('config', help='config file (.py)')
-    parser.add_argument('--work-dir',
-                        help='where logs and checkpoints go '
-                        '(default: work_dirs/<config name>)')
     parser.add_argument(
         '--resume', nargs='?', const='auto', default=None, metavar='CKPT',
         help='resume from CKPT, or without a value from the latest '
@@ -29,14 +23,7 @@ def parse_args() -> argparse.Namespace:
                         help='mixed precision (fp16 on CUDA, bf16 on CPU)')
     parser.add_argument('--seed', type=int, default=None,
                         help='random seed (overrides randomness.seed)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default=None,
-        help='override config keys, e.g. train_cfg.max_iters=10 '
-        'train_dataloader.dataset.data_root=data/x')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
+    add_common_args(parser)
     return parser.parse_args()
 
 
@@ -50,10 +37,7 @@ def main() -> None:
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
     setup_distributed(cfg, args.launcher)
-
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-        else RUNNERS.build(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

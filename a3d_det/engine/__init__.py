@@ -8,8 +8,8 @@ wrote.
 """
 from .checkpoint import (checkpoint_safe_globals, history_buffer_getattr,
                          register_checkpoint_safe_globals)
-from .cli import (FROC_KEYS, UserInputError, add_visualization_hook,
-                  enable_amp, froc_summary, load_config, run_cli,
+from .cli import (FROC_KEYS, UserInputError, add_common_args,
+                  add_visualization_hook, build_runner, enable_amp, froc_summary, load_config, run_cli,
                   set_froc_dump_file, set_load_from, set_resume, set_work_dir,
                   strip_metric_prefix, write_json)
 from .cpu_amp_optim_wrapper import CPUAmpOptimWrapper
@@ -21,6 +21,7 @@ register_checkpoint_safe_globals()
 __all__ = [
     'checkpoint_safe_globals', 'history_buffer_getattr',
     'register_checkpoint_safe_globals', 'FROC_KEYS', 'UserInputError',
+    'add_common_args', 'build_runner',
     'add_visualization_hook', 'enable_amp', 'froc_summary', 'load_config',
     'run_cli', 'set_froc_dump_file', 'set_load_from', 'set_resume',
     'set_work_dir', 'strip_metric_prefix', 'write_json', 'CPUAmpOptimWrapper',

@@ -7,6 +7,7 @@ a one-line ``error: ...`` on stderr and exit status 2, without a traceback.
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
@@ -15,12 +16,15 @@ import sys
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
 from a3d_det.registry import HOOKS
 
 __all__ = [
-    'UserInputError', 'run_cli', 'load_config', 'set_work_dir', 'set_resume',
+    'UserInputError', 'run_cli', 'add_common_args', 'build_runner',
+    'load_config', 'set_work_dir', 'set_resume',
     'enable_amp', 'set_load_from', 'set_froc_dump_file',
     'add_visualization_hook', 'strip_metric_prefix', 'froc_summary',
     'write_json', 'FROC_KEYS',
@@ -45,6 +49,28 @@ def run_cli(main: Callable[[], Any]) -> None:
     except UserInputError as err:
         print(f'error: {err}', file=sys.stderr)
         sys.exit(2)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--work-dir``, ``--cfg-options`` and ``--launcher`` (both tools)."""
+    parser.add_argument('--work-dir',
+                        help='where logs and checkpoints go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default=None,
+        help='override config keys, e.g. train_cfg.max_iters=10 '
+        'test_dataloader.dataset.data_root=data/x')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
+                        default='none', help='job launcher')
+    # Set by the deprecated torch.distributed.launch; torchrun uses env vars.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+
+
+def build_runner(cfg: Config) -> Runner:
+    """mmengine's Runner, or the registered ``runner_type`` when set."""
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+        else RUNNERS.build(cfg)
 
 
 def _require_file(path: str, what: str) -> None:

@@ -191,3 +191,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def run_tool_in_process(script: str, argv: Sequence[str], monkeypatch) -> int:
+    """Run ``tools/<script>`` as ``__main__`` in this process (no start-up
+    cost) with ``argv``; return its exit status (0 when it returns)."""
+    import runpy
+    import sys
+    monkeypatch.setattr(sys, 'argv', [script, *argv])
+    try:
+        runpy.run_path(str(REPO / 'tools' / script), run_name='__main__')
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0

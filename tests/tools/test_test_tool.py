@@ -1,14 +1,13 @@
 """tools/test.py and tools/dist_test.sh on a tiny real model (CPU)."""
 import json
-import runpy
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'engine'))
-from platform_fixtures import (REPO, free_port, run_tool,  # noqa: E402
-                               write_tiny_config)
+from platform_fixtures import (free_port, run_tool,  # noqa: E402
+                               run_tool_in_process, write_tiny_config)
 
 
 @pytest.fixture(scope='module')
@@ -56,10 +55,8 @@ def test_user_errors_are_one_line(trained, tmp_path, monkeypatch, capsys,
                                   args, message):
     cfg, ckpt = trained
     args = [a.format(cfg=cfg, ckpt=ckpt, tmp=tmp_path) for a in args]
-    monkeypatch.setattr(sys, 'argv', ['test.py', *args, '--work-dir',
-                                      str(tmp_path)])
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(str(REPO / 'tools' / 'test.py'), run_name='__main__')
-    assert exc.value.code == 2
+    code = run_tool_in_process('test.py', [*args, '--work-dir', str(tmp_path)],
+                               monkeypatch)
+    assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count('\n') == 1, err

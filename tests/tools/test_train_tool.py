@@ -5,7 +5,6 @@ TensorBoard files, checkpoints, resume after a killed run (bit-identical to
 an uninterrupted run), --amp on CPU, two-process gloo training, and the
 one-line errors for user mistakes.
 """
-import runpy
 import sys
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'engine'))
-from platform_fixtures import (REPO, free_port, run_tool,  # noqa: E402
-                               write_tiny_config)
+from platform_fixtures import (free_port, run_tool,  # noqa: E402
+                               run_tool_in_process, write_tiny_config)
 
 import a3d_det.engine  # noqa: E402,F401  (weights_only loading of our files)
 
@@ -125,11 +124,9 @@ def test_user_errors_are_one_line(configs, tmp_path, monkeypatch, capsys,
                  'MASTER_PORT'):
         monkeypatch.delenv(name, raising=False)
     args = [a.format(cfg=configs[0]) for a in args]
-    monkeypatch.setattr(sys, 'argv', ['train.py', *args, '--work-dir',
-                                      str(tmp_path)])
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(str(REPO / 'tools' / 'train.py'), run_name='__main__')
-    assert exc.value.code == 2
+    code = run_tool_in_process('train.py', [*args, '--work-dir', str(tmp_path)],
+                               monkeypatch)
+    assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count('\n') == 1, err
     assert not (tmp_path / 'iter_2.pth').exists()

@@ -8,9 +8,11 @@
 # The slice count lives in the dataset (`num_slices`), which fills it into
 # LoadMultiSliceFromFile; a 7-slice leaf sets
 #   train_dataloader = dict(dataset=dict(num_slices=7)) (and val/test alike).
-# GrabCut masks: point ann_file at the prepared annotation files of
-# tools/dataset_converters/prepare_deeplesion.py; with DL_info.csv the masks
-# are the ellipses through the RECIST axes.
+# Masks: with DL_info.csv (works on the raw download) they are the ellipses
+# through the RECIST axes. The paper's GrabCut weak masks come from
+# tools/dataset_converters/prepare_deeplesion.py; use them with
+#   --cfg-options train_dataloader.dataset.ann_file=annotations/deeplesion_train.json
+# (and val/test alike with deeplesion_val.json / deeplesion_test.json).
 dataset_type = 'DeepLesionDataset'
 data_root = 'data/DeepLesion'
 num_slices = 3
@@ -63,21 +65,9 @@ val_dataloader = dict(
         slice_interval=2.0,
         test_mode=True,
         pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='DL_info.csv',
-        split='test',
-        num_slices=num_slices,
-        slice_interval=2.0,
-        test_mode=True,
-        pipeline=test_pipeline))
+# The same, on the test split.
+test_dataloader = dict(val_dataloader,
+                       dataset=dict(val_dataloader['dataset'], split='test'))
 
 # Sensitivity at 0.5 ... 16 false positives per image (IoU >= 0.5), the
 # paper's Table 2; the test adds the breakdowns by slice interval, size, type.
