@@ -21,7 +21,9 @@ optimiser were built (activations, gradients, optimiser state, allocator
 caches). ``--rounds R`` repeats the whole set R times, one process per
 (operator, slices) per round in rotated order, so load from other processes
 hits all alike; the table reports the median iteration time over all rounds
-and its ratio to NoFusionConv at the same slice count.
+and its ratio to NoFusionConv at the same slice count, both as wall-clock
+time and as the process's CPU time (all threads; less sensitive to other
+jobs on a shared machine), with the median 1-minute load average.
 
 ``--amp``: mixed precision (fp16 with dynamic loss scaling on CUDA, bf16
 autocast on CPU), through the same optimiser wrappers as ``train.py --amp``.
@@ -177,19 +179,23 @@ def run_worker(args: argparse.Namespace) -> Dict[str, Any]:
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
     times: List[float] = []
+    cpu_times: List[float] = []
     losses: List[float] = []
+    load_before = os.getloadavg()[0]
     for i in range(args.warmup + args.iters):
         sync()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         log_vars = model.train_step(batch, optim_wrapper)
         sync()
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
+            cpu_times.append(time.process_time() - c0)
         losses.append(float(log_vars['loss']))
     result = dict(fusion=fusion, num_slices=num_slices, size=args.size,
                   device=device.type, amp=args.amp, config=osp.relpath(
-                      source, REPO), times=times, losses=losses,
-                  threads=torch.get_num_threads())
+                      source, REPO), times=times, cpu_times=cpu_times,
+                  losses=losses, threads=torch.get_num_threads(),
+                  load=(load_before + os.getloadavg()[0]) / 2)
     if device.type == 'cuda':
         result['peak_mib'] = torch.cuda.max_memory_allocated(device) / 2**20
     else:
@@ -236,8 +242,11 @@ def summarise(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         key = (res['fusion'], res['num_slices'])
         row = rows.setdefault(key, dict(fusion=res['fusion'],
                                         num_slices=res['num_slices'],
-                                        times=[], peaks=[], train=[]))
+                                        times=[], cpu=[], peaks=[], train=[],
+                                        load=[]))
         row['times'] += res['times']
+        row['cpu'] += res['cpu_times']
+        row['load'].append(res['load'])
         row['peaks'].append(res['peak_mib'])
         if 'train_mib' in res:
             row['train'].append(res['train_mib'])
@@ -245,7 +254,9 @@ def summarise(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     for row in rows.values():
         entry = dict(fusion=row['fusion'], num_slices=row['num_slices'],
                      s_per_iter=statistics.median(row['times']),
+                     cpu_s_per_iter=statistics.median(row['cpu']),
                      n=len(row['times']),
+                     load=statistics.median(row['load']),
                      peak_mib=statistics.median(row['peaks']))
         if row['train']:
             entry['train_mib'] = statistics.median(row['train'])
@@ -255,6 +266,8 @@ def summarise(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                 and e['num_slices'] == entry['num_slices']]
         entry['ratio'] = entry['s_per_iter'] / base[0]['s_per_iter'] \
             if base else None
+        entry['cpu_ratio'] = entry['cpu_s_per_iter'] / \
+            base[0]['cpu_s_per_iter'] if base else None
     order = list(METHODS)
     table.sort(key=lambda e: (e['num_slices'], order.index(e['fusion'])))
     return table
@@ -265,14 +278,19 @@ def format_table(table: List[Dict[str, Any]], args: argparse.Namespace) -> str:
     mem_head = ('peak RSS (MiB) | training growth (MiB)' if cpu
                 else 'peak allocated (MiB)')
     lines = [f'| operator | slices | s/iter (median) | vs no fusion | '
-             f'{mem_head} |',
-             '| --- | --- | --- | --- | ' + ('--- | --- |' if cpu else '--- |')]
+             f'CPU s/iter | vs no fusion | load | {mem_head} |',
+             '| --- | --- | --- | --- | --- | --- | --- | '
+             + ('--- | --- |' if cpu else '--- |')]
+
+    def ratio(value):
+        return f'{value:.2f}x' if value is not None else '-'
     for e in table:
-        ratio = f"{e['ratio']:.2f}x" if e['ratio'] is not None else '-'
         mem = (f"{e['peak_mib']:.0f} | {e.get('train_mib', float('nan')):.0f}"
                if cpu else f"{e['peak_mib']:.0f}")
         lines.append(f"| {e['fusion']} | {e['num_slices']} | "
-                     f"{e['s_per_iter']:.3f} | {ratio} | {mem} |")
+                     f"{e['s_per_iter']:.2f} | {ratio(e['ratio'])} | "
+                     f"{e['cpu_s_per_iter']:.2f} | {ratio(e['cpu_ratio'])} | "
+                     f"{e['load']:.1f} | {mem} |")
     return '\n'.join(lines)
 
 
