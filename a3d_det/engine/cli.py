@@ -20,6 +20,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from a3d_det.evaluation import AVG_KEY, FP_LEVELS, sens_key
 from a3d_det.registry import HOOKS
 
 __all__ = [
@@ -30,9 +31,9 @@ __all__ = [
     'write_json', 'FROC_KEYS',
 ]
 
-#: The summary keys of the FROC metric (docs/CONTRACTS.md), in table order.
-FROC_KEYS: tuple[str, ...] = ('sens@0.5', 'sens@1', 'sens@2', 'sens@4',
-                              'sens@8', 'sens@16', 'avg[0.5-4]')
+#: The summary keys of the FROC metric (docs/CONTRACTS.md), in table order:
+#: sens@0.5 ... sens@16, avg[0.5-4].
+FROC_KEYS: tuple[str, ...] = tuple(sens_key(lv) for lv in FP_LEVELS) + (AVG_KEY,)
 
 FROC_METRIC_TYPE = 'DeepLesionFROCMetric'
 VISUALIZATION_HOOK_TYPE = 'LesionVisualizationHook'
