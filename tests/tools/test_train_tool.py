@@ -149,3 +149,36 @@ def test_two_process_gloo_training(configs, tmp_path):
     assert 'tiny/count: 11  tiny/index_sum: 55' in log
     assert (tmp_path / 'iter_4.pth').is_file()
     assert 'Traceback' not in log
+
+
+def test_slurm_script_with_fake_srun(configs, tmp_path):
+    """tools/slurm_train.sh builds the srun command and train.py runs with
+    --launcher slurm (here a stand-in srun that starts one task locally)."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    srun = bin_dir / 'srun'
+    srun.write_text(
+        '#!/usr/bin/env bash\n'
+        'echo "$@" > "$FAKE_SRUN_ARGS"\n'
+        'while [ "$1" != python ]; do shift; done\n'
+        'export SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 '
+        'SLURM_NODELIST=localhost MASTER_ADDR=127.0.0.1\n'
+        'exec "$@"\n')
+    srun.chmod(0o755)
+    record = tmp_path / 'srun_args.txt'
+    import os
+    out = run_tool(['bash', 'tools/slurm_train.sh', 'gpu_part', 'a3d_job',
+                    str(configs[0]), str(tmp_path / 'work'),
+                    '--cfg-options', 'train_cfg.max_iters=2'],
+                   env_extra={'PATH': f"{bin_dir}:{os.environ['PATH']}",
+                              'FAKE_SRUN_ARGS': str(record), 'GPUS': '4',
+                              'PORT': str(free_port())})
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    srun_args = record.read_text()
+    for expected in ('-p gpu_part', '--job-name=a3d_job', '--ntasks=4',
+                     '--gres=gpu:4', '--launcher slurm',
+                     f'--work-dir {tmp_path / "work"}'):
+        assert expected in srun_args
+    assert 'Distributed launcher: slurm' in log
+    assert (tmp_path / 'work' / 'iter_2.pth').is_file()
