@@ -44,3 +44,49 @@ def test_hook_writes_one_overlay_per_key_slice(tmp_path):
 def test_hook_skips_samples_without_a_readable_slice(tmp_path):
     hook = HOOKS.build(dict(type='LesionVisualizationHook', show_dir=str(tmp_path / 's')))
     assert hook.draw_sample(_sample(str(tmp_path / 'missing.png'), 'a/b.png')) is None
+
+
+def test_hook_in_the_test_loop(tmp_path):
+    """``tools/test.py --show-dir``: the hook in mmengine's test loop on
+    synthetic DeepLesion data, one overlay per test key slice."""
+    import importlib.util
+    import os
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from a3d_det.datasets import make_synthetic_deeplesion
+    from a3d_det.engine import add_visualization_hook
+
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(
+        'tiny_detector', osp.join(repo, 'tests', 'apis', 'tiny_detector.py'))
+    tiny = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny)
+    cfg_path, ckpt, _ = tiny.write_tiny_detector(str(tmp_path))
+    data = str(tmp_path / 'data')
+    summary = make_synthetic_deeplesion(data, num_series=6, size=64, seed=1)
+    cfg = Config.fromfile(cfg_path)
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.load_from = ckpt
+    cfg.test_dataloader.dataset.data_root = data
+    cfg.test_dataloader.dataset.split = None  # every key slice of the 6 series
+    cfg.test_dataloader.num_workers = 0
+    cfg.test_dataloader.persistent_workers = False
+    cfg.test_cfg = dict(type='TestLoop')
+    cfg.visualizer = None
+    for key in ('train_dataloader', 'val_dataloader', 'val_evaluator', 'optim_wrapper',
+                'param_scheduler', 'train_cfg', 'val_cfg'):
+        cfg.pop(key, None)
+    show = str(tmp_path / 'show')
+    add_visualization_hook(cfg, show)
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+    written = sorted(os.listdir(show))
+    dataset = runner.test_loop.dataloader.dataset
+    assert 0 < len(written) == len(dataset) <= summary['num_images']
+    assert written[0] == dataset.get_data_info(0)['file_name'].replace('/', '_')
+    assert all(n.endswith('.png') and '_' in n for n in written)
+    img = cv2.imread(osp.join(show, written[0]))
+    assert img is not None and img.shape[2] == 3
