@@ -12,10 +12,13 @@ def fuse_slices(x: Tensor, fusion_weight: Tensor) -> Tensor:
     i.e. ``einsum('bcdhw,dkc->bckhw', x, P)`` (Eq. 1, per channel ``c``:
     ``X(c) = P(c)^T X_in(c)`` over the slice axis).
 
-    Computed as one batched matrix product on the contiguous input viewed as
-    ``(B, C, D, H*W)``: no transposed copies of the input or the output
-    (einsum permutes both), so the fusion costs one read and one write of the
-    feature map forward and the same per gradient backward.
+    Computed as one batched matrix product ``(C, D, D) @ (B, C, D, H*W)`` on
+    the input as it lies in memory: no transposed copies of the input or the
+    output, so the fusion costs one read and one write of the feature map
+    forward and one per gradient backward. The small ``(C, D, D)`` matrices
+    are made contiguous first: with ``P.permute`` strides the CPU batched GEMM
+    falls back to a loop over channels (about 5x slower forward + backward at
+    DenseNet shapes; einsum was as slow, see the README's benchmark).
 
     Args:
         x: ``(B, C, D, H, W)``.
@@ -25,7 +28,8 @@ def fuse_slices(x: Tensor, fusion_weight: Tensor) -> Tensor:
         ``(B, C, D, H, W)``.
     """
     b, c, d, h, w = x.shape
-    mix = fusion_weight.permute(2, 1, 0)          # (C, K=D, D): mix[c, k, d] = P[d, k, c]
+    # (C, K=D, D): mix[c, k, d] = P[d, k, c]
+    mix = fusion_weight.permute(2, 1, 0).contiguous()
     out = torch.matmul(mix, x.reshape(b, c, d, h * w))
     return out.view(b, c, d, h, w)
 
