@@ -1,0 +1,139 @@
+"""The 14 Table-2 configs: operator and slice count, consistent data pipeline,
+one training step of each model."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.optim import OptimWrapper
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+from a3d_det.registry import DATASETS, MODELS
+from a3d_det.structures.lesion_data_sample import LesionDataSample
+
+CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+METHODS = {'no_fusion': 'NoFusionConv', 'i3d': 'I3DConv', 'p3d': 'P3DConv', 'acs': 'ACSConv',
+           'tsm': 'TSMConv', 'alignshift': 'AlignShiftConv', 'a3d': 'A3DConv'}
+CASES = [(m, d) for m in METHODS for d in (3, 7)]
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def _load(method: str, slices: int) -> Config:
+    return Config.fromfile(osp.join(
+        CONFIGS, method, f'{method}_densenet121_{slices}slice_deeplesion.py'))
+
+
+def _tiny_heads(cfg: Config) -> dict:
+    """The config's model with narrow heads (the backbone and operator unchanged)."""
+    model = cfg.model.copy()
+    model.backbone.pretrained = None
+    model.neck.out_channels = 32
+    model.roi_head.bbox_head.fc_out_channels = 64
+    model.roi_head.mask_head.conv_out_channels = 16
+    return model
+
+
+def _sample(size: int, with_lesion: bool) -> LesionDataSample:
+    sample = LesionDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                            scale_factor=(1.0, 1.0), thickness=2.5))
+    gt = InstanceData()
+    gt.bboxes = torch.tensor([[12.0, 16.0, 40.0, 36.0]][:int(with_lesion)]).reshape(-1, 4)
+    gt.labels = torch.zeros(int(with_lesion), dtype=torch.int64)
+    masks = torch.zeros(int(with_lesion), size, size, dtype=torch.bool)
+    masks[:, 16:36, 12:40] = True
+    gt.masks = masks
+    sample.gt_instances = gt
+    return sample
+
+
+@pytest.mark.parametrize('method,slices', CASES)
+def test_operator_and_slice_count(method, slices):
+    cfg = _load(method, slices)
+    assert cfg.model.backbone.fusion.type == METHODS[method]
+    assert cfg.model.backbone.num_slices == slices == cfg.num_slices
+    for loader in LOADERS:
+        dataset = cfg[loader].dataset
+        assert dataset.num_slices == slices, loader
+        # AlignShift reads native neighbours; the others resample to 2 mm.
+        expected_interval = None if method == 'alignshift' else 2.0
+        assert dataset.slice_interval == expected_interval, loader
+        assert dataset.data_root == 'data/DeepLesion'
+    assert cfg.model.backbone.pretrained == 'checkpoints/densenet121.pth'
+    assert cfg.default_scope == 'a3d_det'
+
+
+def test_paper_settings_are_the_defaults():
+    cfg = _load('a3d', 3)
+    rpn, roi = cfg.model.rpn_head, cfg.model.roi_head
+    assert tuple(rpn.anchor_generator.sizes[0]) == tuple(4 * s for s in (4, 6, 8, 12, 24, 48))
+    assert tuple(rpn.anchor_generator.aspect_ratios[0]) == (0.5, 1.0, 2.0)
+    assert (rpn.batch_size_per_image, rpn.positive_fraction) == (32, 0.5)
+    assert rpn.post_nms_top_n.testing == 300 and rpn.nms_thresh == 0.7
+    assert (roi.sampler.batch_size_per_image, roi.sampler.positive_fraction) == (64, 0.25)
+    assert tuple(roi.box_coder.weights) == (10.0, 10.0, 5.0, 5.0)  # stds 0.1, 0.1, 0.2, 0.2
+    assert roi.bbox_roi_extractor.output_size == 7 and roi.mask_roi_extractor.output_size == 14
+    assert roi.bbox_head.num_fcs == 2 and roi.bbox_head.fc_out_channels == 2048
+    assert roi.bbox_head.loss_bbox.beta == 1.0
+    assert roi.mask_head.num_convs == 4 and roi.mask_head.conv_out_channels == 256
+    assert roi.mask_head.loss_mask.type == 'DiceLoss'
+    assert (roi.score_thr, roi.nms_iou, roi.max_per_img) == (5e-5, 0.5, 50)
+    assert cfg.model.neck.out_channels == 512
+    assert cfg.optim_wrapper.optimizer.lr == 0.02 and cfg.optim_wrapper.clip_grad.max_norm == 35
+
+
+def test_paper_sized_model_builds_and_predicts():
+    init_default_scope('a3d_det')
+    model_cfg = _load('a3d', 3).model
+    model_cfg.backbone.pretrained = None
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg).eval()
+    assert model.roi_head.bbox_head.shared_fcs[0].in_features == 512 * 7 * 7
+    assert model.rpn_head.anchor_generator.num_anchors_per_location() == [18]
+    data = model.data_preprocessor(dict(inputs=[torch.randn(1, 3, 64, 64)],
+                                        data_samples=[_sample(64, False)]))
+    with torch.no_grad():
+        pred = model(**data, mode='predict')[0].pred_instances
+    assert pred.bboxes.shape[1] == 4 and pred.bboxes.shape[0] <= 50
+    assert pred.masks.shape[1:] == (64, 64)
+
+
+def test_missing_pretrained_weights_is_a_clear_error(tmp_path):
+    init_default_scope('a3d_det')
+    model_cfg = _load('a3d', 3).model
+    model_cfg.backbone.pretrained = str(tmp_path / 'densenet121.pth')
+    with pytest.raises(FileNotFoundError, match='densenet121.pth'):
+        MODELS.build(model_cfg)
+
+
+@pytest.mark.parametrize('method,slices', CASES)
+def test_one_training_step(method, slices):
+    init_default_scope('a3d_det')
+    torch.manual_seed(0)
+    model = MODELS.build(_tiny_heads(_load(method, slices)))
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3))
+    data = dict(inputs=[torch.randn(1, slices, 64, 64), torch.randn(1, slices, 64, 64)],
+                data_samples=[_sample(64, True), _sample(64, False)])  # half-empty batch
+    before = model.backbone.conv0.weight.clone()
+    log = model.train_step(data, optim)
+    assert torch.isfinite(log['loss'])
+    assert not torch.equal(before, model.backbone.conv0.weight)
+
+
+@pytest.mark.parametrize('method', ['a3d', 'alignshift'])
+def test_leaf_slice_count_reaches_pipeline_and_model(method, tiny_synthetic_root):
+    """Data built from a 7-slice leaf feed the model built from the same leaf."""
+    init_default_scope('a3d_det')
+    cfg = _load(method, 7)
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.update(type='SyntheticDeepLesionDataset', data_root=tiny_synthetic_root,
+                       split=None)
+    dataset_cfg.pipeline = [t for t in dataset_cfg.pipeline if t.type != 'ResizeCT']
+    dataset = DATASETS.build(dataset_cfg)
+    batch = pseudo_collate([dataset[0]])
+    assert batch['inputs'][0].shape[1] == 7
+    torch.manual_seed(0)
+    model = MODELS.build(_tiny_heads(cfg))
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
