@@ -18,7 +18,7 @@ import warnings
 import torch
 
 from a3d_det.apis import (inference_detector, init_detector, series_report,
-                          write_overlays)
+                          slice_report, write_overlays)
 from a3d_det.datasets.dicom import SeriesError, SeriesWarning, read_ct_series
 from a3d_det.engine import UserInputError, load_config, run_cli, write_json
 
@@ -104,19 +104,23 @@ def main(argv=None) -> None:
     except (FileNotFoundError, ValueError) as e:
         raise UserInputError(str(e)) from None
 
-    # 3. Detections on every key slice, in original pixels.
+    # 3. Detections on the key slices, in original pixels, a batch at a time:
+    # each batch's masks become long axes, areas and pictures, then go.
     start = time.perf_counter()
-    results = inference_detector(model, series.volume, series.spacing,
-                                 series.slice_interval, keys,
-                                 batch_size=args.batch_size)
+    entries, overlays = [], []
+    for i in range(0, len(keys), args.batch_size):
+        results = inference_detector(model, series.volume, series.spacing,
+                                     series.slice_interval, keys[i:i + args.batch_size],
+                                     batch_size=args.batch_size)
+        entries += [slice_report(series, r, args.score_thr) for r in results]
+        overlays += write_overlays(series, results, args.score_thr, args.out_dir)
     seconds = time.perf_counter() - start
 
-    # 4. detections.json and overlays.
-    report = series_report(series, results, args.score_thr, extra=dict(
+    # 4. detections.json.
+    report = series_report(series, entries, args.score_thr, extra=dict(
         input=os.path.abspath(args.input), config=os.path.abspath(args.config),
         checkpoint=os.path.abspath(args.checkpoint)))
     write_json(os.path.join(args.out_dir, 'detections.json'), report)
-    overlays = write_overlays(series, results, args.score_thr, args.out_dir)
     n_det = sum(len(s['detections']) for s in report['slices'])
     print(f'{len(keys)} slice(s) in {seconds:.1f} s: {n_det} detection(s) '
           f'>= {args.score_thr} on {len(overlays)} slice(s); wrote '

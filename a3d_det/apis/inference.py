@@ -213,6 +213,9 @@ def inference_detector(model: nn.Module,
         One dict per key slice, in the order of ``key_slices``: ``index``,
         ``boxes`` (K, 4) float32 x1y1x2y2 in original pixels, ``scores``
         (K,) float32, ``masks`` (K, H, W) bool.
+        The masks take K * H * W bytes per slice (up to 50 detections at
+        the official settings): for a long series, call this on a few key
+        slices at a time and keep what you need (``tools/infer.py`` does).
     """
     volume_hu = np.asarray(volume_hu)
     if volume_hu.ndim != 3 or min(volume_hu.shape) < 1:

@@ -1,7 +1,9 @@
 """Detections on a CT series as a JSON report, plus overlay pictures.
 
-``tools/infer.py`` writes what :func:`series_report` returns as
-``detections.json`` and calls :func:`write_overlays` for the pictures::
+``tools/infer.py`` turns each processed slice into an entry
+(:func:`slice_report`, so masks can be dropped as it goes), writes what
+:func:`series_report` makes of them as ``detections.json`` and calls
+:func:`write_overlays` for the pictures::
 
     {"series": {"uid", "patient_id", "study_uid", "spacing",
                 "slice_interval", "n_slices", ...},
@@ -24,7 +26,7 @@ import numpy as np
 from a3d_det.visualization import draw_lesions, window_image
 from .long_axis import mask_long_axis_mm
 
-__all__ = ['series_report', 'write_overlays', 'overlay_name']
+__all__ = ['slice_report', 'series_report', 'write_overlays', 'overlay_name']
 
 
 def overlay_name(index: int) -> str:
@@ -39,49 +41,64 @@ def _kept(result: Dict[str, object], score_thr: float) -> np.ndarray:
     return keep[np.argsort(-scores[keep], kind='stable')]
 
 
-def series_report(series, results: Sequence[Dict[str, object]],
-                  score_thr: float, extra: Optional[dict] = None) -> dict:
+def slice_report(series, result: Dict[str, object], score_thr: float) -> dict:
+    """The ``detections.json`` entry of one processed slice.
+
+    Args:
+        series: the ``CTSeries`` the result comes from.
+        result: one ``inference_detector`` output (``index``, ``boxes``,
+            ``scores``, ``masks``).
+        score_thr: detections scoring below it are left out.
+
+    Returns:
+        ``index``, ``sop_instance_uid``, ``z_mm``, ``file``, ``overlay`` (the
+        picture's file name, ``None`` without detections) and
+        ``detections``: ``box`` (original pixels), ``score``,
+        ``long_axis_mm`` and ``area_mm2`` (from the mask), best first.
+    """
+    pixel_spacing = series.pixel_spacing
+    px_mm2 = pixel_spacing[0] * pixel_spacing[1] if pixel_spacing else None
+    i = int(result['index'])
+    boxes, scores = np.asarray(result['boxes']), np.asarray(result['scores'])
+    masks = result.get('masks')
+    detections = []
+    for j in _kept(result, score_thr):
+        mask = np.asarray(masks[j], dtype=bool) if masks is not None else None
+        detections.append(dict(
+            box=[round(float(v), 2) for v in boxes[j]],
+            score=round(float(scores[j]), 4),
+            long_axis_mm=_round(mask_long_axis_mm(
+                mask if mask is not None else np.zeros((1, 1), bool),
+                pixel_spacing, box=boxes[j])),
+            area_mm2=_round(float(mask.sum()) * px_mm2
+                            if mask is not None and px_mm2 else None),
+        ))
+    return dict(
+        index=i,
+        sop_instance_uid=series.sop_instance_uids[i],
+        z_mm=round(float(series.z_mm[i]), 4),
+        file=osp.basename(series.files[i]),
+        overlay=overlay_name(i) if detections else None,
+        detections=detections)
+
+
+def series_report(series, slices: Sequence[dict], score_thr: float,
+                  extra: Optional[dict] = None) -> dict:
     """Build the ``detections.json`` content.
 
     Args:
-        series: the ``CTSeries`` the results come from.
-        results: ``inference_detector`` output, one dict per processed slice.
-        score_thr: detections scoring below it are left out.
+        series: the ``CTSeries``.
+        slices: :func:`slice_report` of every processed slice (any order;
+            written ordered along z).
+        score_thr: the score threshold used, recorded.
         extra: more top-level keys (e.g. the model and its checkpoint).
 
     Returns:
         A JSON-serialisable dict (see the module docstring).
     """
-    pixel_spacing = series.pixel_spacing
-    area_px_mm2 = (pixel_spacing[0] * pixel_spacing[1]) if pixel_spacing else None
-    slices: List[dict] = []
-    for result in sorted(results, key=lambda r: series.z_mm[r['index']]):
-        i = int(result['index'])
-        detections = []
-        boxes, scores = np.asarray(result['boxes']), np.asarray(result['scores'])
-        masks = result.get('masks')
-        for j in _kept(result, score_thr):
-            mask = masks[j] if masks is not None and len(masks) else None
-            area = int(mask.sum()) if mask is not None else None
-            detections.append(dict(
-                box=[round(float(v), 2) for v in boxes[j]],
-                score=round(float(scores[j]), 4),
-                long_axis_mm=_round(mask_long_axis_mm(
-                    mask if mask is not None else np.zeros((1, 1), bool),
-                    pixel_spacing, box=boxes[j])),
-                area_mm2=_round(area * area_px_mm2
-                                if area is not None and area_px_mm2 else None),
-            ))
-        slices.append(dict(
-            index=i,
-            sop_instance_uid=series.sop_instance_uids[i],
-            z_mm=round(float(series.z_mm[i]), 4),
-            file=osp.basename(series.files[i]),
-            overlay=overlay_name(i) if detections else None,
-            detections=detections))
-    report = dict(series=series.info(), slices=slices)
+    report = dict(series=series.info(), score_thr=float(score_thr),
+                  slices=sorted(slices, key=lambda e: series.z_mm[e['index']]))
     report['series']['n_processed'] = len(slices)
-    report['score_thr'] = float(score_thr)
     if extra:
         report.update(extra)
     return report

@@ -5,7 +5,7 @@ import os
 import cv2
 import numpy as np
 
-from a3d_det.apis import series_report, write_overlays
+from a3d_det.apis import series_report, slice_report, write_overlays
 from a3d_det.datasets.dicom import CTSeries
 
 
@@ -33,7 +33,8 @@ def test_report_schema_order_and_threshold(tmp_path):
     series = _series()
     # processed out of order; slice 1 has nothing above the threshold
     results = [_result(2, [0.3, 0.9]), _result(1, [0.2]), _result(0, [])]
-    report = series_report(series, results, score_thr=0.25, extra=dict(config='c.py'))
+    entries = [slice_report(series, r, score_thr=0.25) for r in results]
+    report = series_report(series, entries, score_thr=0.25, extra=dict(config='c.py'))
     json.dumps(report)  # serialisable
     s = report['series']
     assert s['uid'] == '9.9' and s['patient_id'] == 'P1' and s['study_uid'] == '8.8'
