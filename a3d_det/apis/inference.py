@@ -120,6 +120,11 @@ def init_detector(config: Union[str, Config],
     if 'model' not in config:
         raise ValueError('the config has no "model"')
     device = _resolve_device(device)
+    backbone = config.model.get('backbone')
+    if checkpoint is not None and isinstance(backbone, dict) and backbone.get('pretrained'):
+        # The checkpoint holds every weight: the ImageNet file the backbone
+        # starts training from is neither needed nor read.
+        backbone['pretrained'] = None
     init_default_scope(config.get('default_scope', 'a3d_det'))
     model = MODELS.build(config.model)
     if checkpoint is not None:

@@ -144,3 +144,14 @@ def test_checkpoint_loading(tiny, tmp_path):
 def test_cuda_requested_without_cuda(tiny):
     with pytest.raises(ValueError, match='CUDA is not available'):
         init_detector(tiny[0], device='cuda')
+
+
+def test_paper_config_needs_no_imagenet_file_with_a_checkpoint(tiny, tmp_path):
+    """The leaf configs name checkpoints/densenet121.pth for training; with a
+    trained checkpoint inference must not need it."""
+    cfg = Config.fromfile(tiny[0])
+    cfg.model.backbone.pretrained = str(tmp_path / 'absent_densenet121.pth')
+    model = init_detector(cfg, tiny[1])
+    assert model.backbone.pretrained is None
+    with pytest.raises(FileNotFoundError, match='absent_densenet121'):
+        init_detector(cfg)  # without a checkpoint the backbone still wants it
