@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.utils import digit_version
 
 __all__ = ['history_buffer_getattr', 'register_checkpoint_safe_globals',
            'checkpoint_safe_globals']
@@ -112,9 +113,18 @@ def checkpoint_safe_globals() -> list[tuple[Any, str]]:
     ]
 
 
-def register_checkpoint_safe_globals() -> None:
+def register_checkpoint_safe_globals() -> bool:
     """Allowlist :func:`checkpoint_safe_globals` for ``weights_only`` loads.
 
-    Idempotent: torch keeps the allowlist as a set.
+    Idempotent: torch keeps the allowlist as a set. Only on torch >= 2.6,
+    where ``weights_only=True`` became the default and allowlist entries may
+    carry their pickled name; older torch loads these checkpoints with its
+    ``weights_only=False`` default as mmengine expects.
+
+    Returns:
+        Whether anything was registered.
     """
+    if digit_version(torch.__version__) < digit_version('2.6.0'):
+        return False
     torch.serialization.add_safe_globals(checkpoint_safe_globals())
+    return True
