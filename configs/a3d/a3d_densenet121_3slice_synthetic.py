@@ -19,8 +19,8 @@ train_dataloader = dict(num_workers=1, dataset=dict(num_slices=num_slices))
 val_dataloader = dict(num_workers=1, dataset=dict(num_slices=num_slices))
 test_dataloader = dict(num_workers=1, dataset=dict(num_slices=num_slices))
 
-max_iters = 800
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=400)
+max_iters = 500
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
@@ -32,6 +32,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=1e-4),
 ]
 default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_iters, by_epoch=False))
+                     checkpoint=dict(interval=250, by_epoch=False))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -9,11 +9,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-# D: the model and the data pipeline read it from here.
-num_slices = 3
-model = dict(backbone=dict(num_slices=num_slices, fusion=dict(type='AlignShiftConv')))
+# D = 3 is the bases' num_slices (model.backbone and the datasets).
+model = dict(backbone=dict(fusion=dict(type='AlignShiftConv')))
 # Native neighbouring slices (slice_interval=None): AlignShift reads the
 # slice thickness instead of resampling to 2 mm.
-train_dataloader = dict(dataset=dict(num_slices=num_slices, slice_interval=None))
-val_dataloader = dict(dataset=dict(num_slices=num_slices, slice_interval=None))
-test_dataloader = dict(dataset=dict(num_slices=num_slices, slice_interval=None))
+train_dataloader = dict(dataset=dict(slice_interval=None))
+val_dataloader = dict(dataset=dict(slice_interval=None))
+test_dataloader = dict(dataset=dict(slice_interval=None))

@@ -2,18 +2,11 @@
 # Sec. 2.1 (f): a TSM shift weighted by the slice thickness (Yang et al.,
 # MICCAI 2020); inputs are the native neighbouring slices (no 2 mm
 # resampling), as in its official code.
-_base_ = [
-    '../_base_/models/mask_rcnn_densenet3d.py',
-    '../_base_/datasets/deeplesion.py',
-    '../_base_/schedules/schedule_20e.py',
-    '../_base_/default_runtime.py',
-]
+_base_ = './alignshift_densenet121_3slice_deeplesion.py'
 
-# D: the model and the data pipeline read it from here.
+# D: the model and the data pipeline both read it from here.
 num_slices = 7
-model = dict(backbone=dict(num_slices=num_slices, fusion=dict(type='AlignShiftConv')))
-# Native neighbouring slices (slice_interval=None): AlignShift reads the
-# slice thickness instead of resampling to 2 mm.
-train_dataloader = dict(dataset=dict(num_slices=num_slices, slice_interval=None))
-val_dataloader = dict(dataset=dict(num_slices=num_slices, slice_interval=None))
-test_dataloader = dict(dataset=dict(num_slices=num_slices, slice_interval=None))
+model = dict(backbone=dict(num_slices=num_slices))
+train_dataloader = dict(dataset=dict(num_slices=num_slices))
+val_dataloader = dict(dataset=dict(num_slices=num_slices))
+test_dataloader = dict(dataset=dict(num_slices=num_slices))

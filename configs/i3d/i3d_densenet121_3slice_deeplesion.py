@@ -8,9 +8,5 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-# D: the model and the data pipeline read it from here.
-num_slices = 3
-model = dict(backbone=dict(num_slices=num_slices, fusion=dict(type='I3DConv')))
-train_dataloader = dict(dataset=dict(num_slices=num_slices))
-val_dataloader = dict(dataset=dict(num_slices=num_slices))
-test_dataloader = dict(dataset=dict(num_slices=num_slices))
+# D = 3 is the bases' num_slices (model.backbone and the datasets).
+model = dict(backbone=dict(fusion=dict(type='I3DConv')))
