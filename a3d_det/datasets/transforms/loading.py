@@ -78,7 +78,12 @@ class LoadLesionAnnotations:
         shape = tuple(results['img'].shape[:2]) if 'img' in results else tuple(results['ori_shape'])
         compact = results.get('gt_masks')
         masks = np.zeros((len(boxes),) + shape, dtype=np.uint8)
-        if compact is not None and not isinstance(compact, np.ndarray):
+        if isinstance(compact, np.ndarray):  # already decoded
+            if compact.shape != masks.shape:
+                raise ValueError(f'{results.get("file_name")}: masks of shape {compact.shape}, '
+                                 f'expected {masks.shape}')
+            masks[:] = compact.astype(bool)
+        elif compact is not None:
             if len(compact) != len(boxes):
                 raise ValueError(f'{results.get("file_name")}: {len(compact)} masks for '
                                  f'{len(boxes)} boxes')

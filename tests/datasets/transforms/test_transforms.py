@@ -203,3 +203,18 @@ def test_resize_clips_boxes_and_drops_empty_ones():
     out = ResizeCT(size=40)(res)
     np.testing.assert_allclose(out['gt_bboxes'], [[0, 4, 12, 16]])
     assert out['gt_labels'].tolist() == [0]
+
+
+def test_load_annotations_bad_masks_named():
+    base = dict(img=np.zeros((6, 8, 1), np.float32), file_name='000001_01_01/005.png',
+                gt_bboxes=np.array([[1, 1, 4, 4]], np.float32))
+    with pytest.raises(ValueError, match='005.png: mask 0: RLE size'):
+        LoadLesionAnnotations()(dict(base, gt_masks=[{'size': [5, 8], 'counts': [40]}]))
+    with pytest.raises(ValueError, match='005.png: 2 masks for 1 boxes'):
+        LoadLesionAnnotations()(dict(base, gt_masks=[[[1, 1, 2, 1, 2, 2]]] * 2))
+    with pytest.raises(ValueError, match='005.png: masks of shape'):
+        LoadLesionAnnotations()(dict(base, gt_masks=np.zeros((1, 5, 5), np.uint8)))
+    decoded = np.zeros((1, 6, 8), np.uint8)
+    decoded[0, 2, 3] = 1
+    np.testing.assert_array_equal(LoadLesionAnnotations()(dict(base, gt_masks=decoded))['gt_masks'],
+                                  decoded)
