@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,8 @@ def ct5n(tmp_path):
 
 
 def _run_main(argv, capsys):
-    """Run the tool in-process; return (exit status, stderr)."""
+    """Run the tool in-process as its ``__main__`` does (``run_cli(main)``);
+    return (exit status, stderr)."""
     try:
         infer.run_cli(lambda: infer.main(argv))
         code = 0
@@ -189,14 +191,5 @@ def test_bad_input_one_line_and_nonzero_exit(case, pattern, tiny, tmp_path, caps
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error: '), err
     assert 'Traceback' not in err
-    import re
     assert re.search(pattern, lines[0]), lines[0]
 
-
-def test_user_error_in_a_subprocess_has_no_traceback(tiny, tmp_path):
-    proc = subprocess.run([sys.executable, INFER, tiny[0], tiny[1], MR_SMALL,
-                           '--out-dir', str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
-    assert 'MR' in proc.stderr and 'Traceback' not in proc.stderr
