@@ -192,4 +192,3 @@ def test_bad_input_one_line_and_nonzero_exit(case, pattern, tiny, tmp_path, caps
     assert len(lines) == 1 and lines[0].startswith('error: '), err
     assert 'Traceback' not in err
     assert re.search(pattern, lines[0]), lines[0]
-
