@@ -182,8 +182,8 @@ class SyntheticSeries:
         return img
 
 
-def _recist_record(rng: np.random.Generator, les: dict[str, float], pad: float,
-                   spacing: float) -> dict[str, Any]:
+def _recist_record(rng: np.random.Generator, les: dict[str, float],
+                   pad: float) -> dict[str, Any]:
     """RECIST axes (0-based) of a lesion and its DeepLesion box (extent + pad)."""
     c, s = math.cos(les['theta']), math.sin(les['theta'])
     x, y, a, b = les['x'], les['y'], les['a'], les['b']
@@ -246,12 +246,11 @@ def make_synthetic_deeplesion(out_dir: str, num_series: int = 160, size: int = 1
     records: list[dict[str, Any]] = []
     pool = ThreadPoolExecutor(max_workers=2)  # cv2 releases the GIL while encoding
     try:
-        _generate(series_of, split_of, seed, size, non_square_fraction, noisy_fraction,
-                  image_dir, records, pool)
+        num_slices = _generate(series_of, split_of, seed, size, non_square_fraction,
+                               noisy_fraction, image_dir, records, pool)
     finally:
         pool.shutdown(wait=True)
     num_images = len({r['file_name'] for r in records})
-    num_slices = sum(len(files) for _, _, files in os.walk(image_dir))
     summary = dict(
         num_series=num_series, num_images=num_images,
         num_lesions=sum(not r['noisy'] for r in records),
@@ -291,9 +290,12 @@ def ensure_synthetic_deeplesion(out_dir: str, **kwargs) -> bool:
         return True
 
 
-def _generate(series_of, split_of, seed, size, non_square_fraction, noisy_fraction,
-              image_dir, records, pool) -> None:
-    """Render every series (PNG writes go to ``pool``) and append its DL_info records."""
+def _generate(series_of: list[tuple[int, int, int]], split_of: dict[int, int], seed: int,
+              size: int, non_square_fraction: float, noisy_fraction: float, image_dir: str,
+              records: list[dict[str, Any]], pool: ThreadPoolExecutor) -> int:
+    """Render every series (PNG writes go to ``pool``) and append its DL_info
+    records; returns the number of slices written."""
+    num_slices = 0
     for sidx, (pid, study, series_id) in enumerate(series_of):
         rng = np.random.default_rng([seed, 1, sidx])
         h = size
@@ -329,6 +331,7 @@ def _generate(series_of, split_of, seed, size, non_square_fraction, noisy_fracti
             writes.append(pool.submit(_write_png, slice_path(image_dir, folder, i), png))
         for fut in writes:
             fut.result()  # re-raise write errors; bounds the queue to one series
+        num_slices += len(writes)
         for key in keys:
             lesions = list(key_lesions[key])
             noisy_flags = [False] * len(lesions)
@@ -342,7 +345,7 @@ def _generate(series_of, split_of, seed, size, non_square_fraction, noisy_fracti
                                     theta=rng.uniform(0, math.pi)))
                 noisy_flags.append(True)
             for les, noisy in zip(lesions, noisy_flags):
-                ann = _recist_record(rng, les, pad, spacing)
+                ann = _recist_record(rng, les, pad)
                 records.append(dict(
                     file_name=f'{folder}/{key:03d}.png', patient=pid, study=study,
                     series=series_id, recist=ann['recist'], bbox=ann['bbox'],
@@ -352,3 +355,4 @@ def _generate(series_of, split_of, seed, size, non_square_fraction, noisy_fracti
                     noisy=noisy, slice_range=(key - half, key + half),
                     spacing=(spacing, spacing, dz), image_size=(h, w),
                     dicom_window=window, gender=gender, age=age, split=split))
+    return num_slices
