@@ -9,11 +9,12 @@ synthetic CT volume (soft tissue with round lesions, slice interval 2.5 mm so
 the 2 mm neighbours are interpolated): neighbour resampling, windowing,
 resize, padding, the network and the post-processing, per key slice. Reports
 the median wall time over the repeats (and min/max), the median of the model
-forward alone, and the median CPU time of the process per key slice (all
+forward alone, the median CPU time of the process per key slice (all
 threads; on a machine shared with other jobs it shows the work done, which
-wall time does not)::
+wall time does not), and per step of the detector (backbone, neck, RPN, RoI
+heads) its multiply-adds and CPU time::
 
-    python tools/analysis/benchmark_infer.py --slices 3 7 --size 512 --repeats 5
+    python tools/analysis/benchmark_infer.py --slices 3 7 --size 512 --repeats 3
 
 A trained checkpoint gives the same latency up to the number of detections
 kept (at most 50 either way); ``--config``/``--checkpoint`` time a real one.
@@ -95,6 +96,33 @@ def calibrate_norms(model: torch.nn.Module, vol: np.ndarray, key: int, num_slice
     model.eval()
 
 
+def stage_breakdown(model: torch.nn.Module, data: dict) -> dict:
+    """GMAC (``torch.utils.flop_counter``, multiply-adds) and CPU seconds of
+    each step of ``LesionMaskRCNN.predict`` on one preprocessed batch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from a3d_det.models.detectors.lesion_mask_rcnn import _image_list
+    out = {}
+    with torch.inference_mode():
+        batch = model.data_preprocessor(data, False)
+        x, samples = batch['inputs'], batch['data_samples']
+        steps = [
+            ('backbone', lambda: model.backbone(x)),
+            ('neck', lambda: model.neck(out['backbone'][2])),
+            ('rpn', lambda: model.rpn_head(_image_list(x, samples), out['neck'][2])[0]),
+            ('roi_heads', lambda: model.roi_head.predict(
+                out['neck'][2], out['rpn'][2], [s.metainfo for s in samples])),
+        ]
+        for name, step in steps:
+            counter = FlopCounterMode(display=False)
+            c0 = time.process_time()
+            with counter:
+                result = step()
+            out[name] = (round(counter.get_total_flops() / 2e9, 1),
+                         round(time.process_time() - c0, 2), result)
+    return {k: dict(gmac=v[0], cpu_s=v[1]) for k, v in out.items()}
+
+
 def _sync(device: str) -> None:
     if device.startswith('cuda'):
         torch.cuda.synchronize()
@@ -137,7 +165,8 @@ def bench(num_slices: int, size: int, repeats: int, device: str,
             forwards.append(t2 - t1)
             dets.append(len(out[0]['scores']))
     n_params = sum(p.numel() for p in model.parameters())
-    return dict(num_slices=num_slices, size=size, device=device,
+    stages = stage_breakdown(model, captured['data'])
+    return dict(stages=stages,num_slices=num_slices, size=size, device=device,
                 threads=torch.get_num_threads(), params_m=round(n_params / 1e6, 2),
                 median_s=round(statistics.median(totals), 3),
                 min_s=round(min(totals), 3), max_s=round(max(totals), 3),
@@ -177,6 +206,8 @@ def main(argv=None) -> int:
                   f'{row["median_s"]:>9.3f} {row["min_s"]:>7.3f} {row["max_s"]:>7.3f} '
                   f'{row["forward_median_s"]:>9.3f} {row["cpu_median_s"]:>7.3f} '
                   f'{row["detections"]:>5}', flush=True)
+            print('        per step (GMAC, CPU s): ' + ', '.join(
+                f'{k} {v["gmac"]} {v["cpu_s"]}' for k, v in row['stages'].items()), flush=True)
     if hasattr(os, 'getloadavg'):
         print(f'load average after: {os.getloadavg()[0]:.2f}')
     if args.json_out:
