@@ -20,10 +20,21 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from a3d_det.models.backbones import DenseNet3D
+from a3d_det.models.fusion import A3DConv
 from a3d_det.registry import MODELS
 
 OPERATORS = ('NoFusionConv', 'I3DConv', 'P3DConv', 'ACSConv', 'TSMConv',
              'AlignShiftConv', 'A3DConv')
+REFERENCE = 'A3DConvEinsum'
+
+
+@MODELS.register_module(name=REFERENCE, force=True)
+class A3DConvEinsum(A3DConv):
+    """Benchmark reference: A3D written literally as Algorithm 1 (einsum, then
+    the 1 x K x K convolution); same parameters and results as ``A3DConv``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_slices(torch.einsum('bcdhw,dkc->bckhw', x, self.fusion_weight))
 
 
 def densenet_layer_shapes(shape: Tuple[int, int]) -> List[Tuple[str, int, int, int, int, int]]:
@@ -45,8 +56,11 @@ def _sync(device: torch.device) -> None:
 
 
 def time_interleaved(cases: Dict[str, Callable[[], None]], rounds: int, warmup: int,
-                     device: torch.device) -> Dict[str, List[float]]:
-    """Seconds per call of every case; one call of each per round, rotated."""
+                     device: torch.device, timer: Callable[[], float] = time.perf_counter
+                     ) -> Dict[str, List[float]]:
+    """Seconds per call of every case; one call of each per round, rotated.
+    ``timer``: ``time.perf_counter`` (wall) or ``time.process_time`` (CPU time
+    of this process, less sensitive to other processes on a shared machine)."""
     names = list(cases)
     for _ in range(warmup):
         for n in names:
@@ -57,10 +71,10 @@ def time_interleaved(cases: Dict[str, Callable[[], None]], rounds: int, warmup: 
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
             _sync(device)
-            t0 = time.perf_counter()
+            t0 = timer()
             cases[n]()
             _sync(device)
-            times[n].append(time.perf_counter() - t0)
+            times[n].append(timer() - t0)
     return times
 
 
@@ -106,7 +120,8 @@ def format_table(title: str, rows: Sequence[str], cols: Sequence[str],
 
 def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--ops', nargs='+', default=list(OPERATORS), help='operators to time')
+    p.add_argument('--ops', nargs='+', default=list(OPERATORS),
+                   help=f'operators to time; {REFERENCE} is A3D as a literal einsum')
     p.add_argument('--num-slices', type=int, default=7)
     p.add_argument('--shape', type=int, nargs=2, default=[256, 256], help='input H W')
     p.add_argument('--batch', type=int, default=1)
@@ -119,6 +134,9 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help='backbone with activation checkpointing')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    p.add_argument('--timer', choices=('wall', 'cpu'), default='wall',
+                   help='wall-clock time, or CPU time of the process (steadier when '
+                        'other processes share the CPU; use with --threads 1)')
     return p.parse_args(argv)
 
 
@@ -142,20 +160,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    timer = time.perf_counter if args.timer == 'wall' else time.process_time
     ops = list(dict.fromkeys(['NoFusionConv'] + list(args.ops)))
     d, shape = args.num_slices, tuple(args.shape)
     torch.manual_seed(0)
     dev_name = torch.cuda.get_device_name(device) if device.type == 'cuda' \
         else f'CPU, {torch.get_num_threads()} threads'
     print(f'# Fusion operators, forward + backward, D={d}, {shape[0]}x{shape[1]} input, '
-          f'batch {args.batch}, {dev_name}, torch {torch.__version__}\n')
+          f'batch {args.batch}, {dev_name}, {args.timer} time, torch {torch.__version__}\n')
 
     if not args.no_layers:
         cases = {}
         for op in ops:
             for name, fn in layer_cases(op, d, shape, device, args.batch).items():
                 cases[(name, op)] = fn
-        times = time_interleaved(cases, args.layer_rounds, args.warmup, device)
+        times = time_interleaved(cases, args.layer_rounds, args.warmup, device, timer)
         med = {k: statistics.median(v) for k, v in times.items()}
         rows = [r[0] for r in densenet_layer_shapes(shape)]
         print(format_table(f'Layers (median of {args.layer_rounds} interleaved rounds, '
@@ -169,7 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             net = DenseNet3D(num_slices=d, fusion=dict(type=op),
                              memory_efficient=args.memory_efficient).to(device).train()
             cases[('backbone', op)] = _fwd_bwd(net, x, thickness)
-        times = time_interleaved(cases, args.rounds, args.warmup, device)
+        times = time_interleaved(cases, args.rounds, args.warmup, device, timer)
         med = {k: statistics.median(v) for k, v in times.items()}
         print(format_table(f'DenseNet3D backbone (median of {args.rounds} interleaved '
                            'rounds, ratio to NoFusionConv)', ['backbone'], ops, med))

@@ -33,11 +33,10 @@ class ACSConv(BaseFusionConv):
     ``forward(x)``: ``(B, Cin, D, H, W)`` -> ``(B, Cout, D, H', W')``.
     """
 
+    depth_kernel = True
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if self.kernel_size % 2 == 0:
-            raise ValueError('ACSConv needs an odd kernel_size to keep the number '
-                             f'of slices, got {self.kernel_size}')
         self.split = acs_split(self.out_channels)
 
     def view_kernels(self) -> Tuple[Tensor, Tensor, Tensor]:

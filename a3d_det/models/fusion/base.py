@@ -84,6 +84,9 @@ class BaseFusionConv(nn.Module):
 
     #: whether ``forward`` takes ``thickness`` (only AlignShift).
     takes_thickness: bool = False
+    #: whether the kernel also runs along depth with padding K // 2, so K must
+    #: be odd to keep the number of slices (I3D, ACS).
+    depth_kernel: bool = False
 
     def __init__(self, in_channels: int, out_channels: int,
                  kernel_size: IntOrPair, stride: IntOrPair = 1,
@@ -97,6 +100,9 @@ class BaseFusionConv(nn.Module):
         if kernel[0] != kernel[1] or kernel[0] == 0:
             raise ValueError(f'{type(self).__name__} needs a square K x K kernel, '
                              f'got kernel_size={kernel_size!r}')
+        if self.depth_kernel and kernel[0] % 2 == 0:
+            raise ValueError(f'{type(self).__name__} needs an odd kernel_size to keep '
+                             f'the number of slices, got {kernel[0]}')
         if num_slices <= 0:
             raise ValueError(f'num_slices must be positive, got {num_slices}')
         self.in_channels = in_channels

@@ -22,11 +22,7 @@ class I3DConv(BaseFusionConv):
     ``forward(x)``: ``(B, Cin, D, H, W)`` -> ``(B, Cout, D, H', W')``.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if self.kernel_size % 2 == 0:
-            raise ValueError('I3DConv needs an odd kernel_size to keep the number '
-                             f'of slices, got {self.kernel_size}')
+    depth_kernel = True
 
     def _weight_shape(self) -> Tuple[int, ...]:
         k = self.kernel_size
