@@ -16,6 +16,7 @@ import time
 import warnings
 
 import torch
+from mmengine.utils import ProgressBar
 
 from a3d_det.apis import (inference_detector, init_detector, series_report,
                           slice_report, write_overlays)
@@ -108,12 +109,17 @@ def main(argv=None) -> None:
     # each batch's masks become long axes, areas and pictures, then go.
     start = time.perf_counter()
     entries, overlays = [], []
+    progress = ProgressBar(len(keys), file=sys.stderr) if len(keys) > 1 else None
     for i in range(0, len(keys), args.batch_size):
         results = inference_detector(model, series.volume, series.spacing,
                                      series.slice_interval, keys[i:i + args.batch_size],
                                      batch_size=args.batch_size)
         entries += [slice_report(series, r, args.score_thr) for r in results]
         overlays += write_overlays(series, results, args.score_thr, args.out_dir)
+        if progress is not None:
+            progress.update(len(results))
+    if progress is not None:
+        print(file=sys.stderr)
     seconds = time.perf_counter() - start
 
     # 4. detections.json.

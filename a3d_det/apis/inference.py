@@ -232,6 +232,8 @@ def inference_detector(model: nn.Module,
         raise ValueError(f'key slices {bad} are outside the volume (0..{n - 1})')
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    if not (0 < float(slice_interval) < float('inf')):
+        raise ValueError(f'slice_interval must be a positive number of mm, got {slice_interval}')
     from a3d_det.datasets.deeplesion import sample_neighbours
 
     pipeline, num_slices, target_interval = build_test_pipeline(

@@ -118,6 +118,8 @@ def test_bad_arguments(model):
         inference_detector(model, _volume(n=3), 0.7, 2.0, [3])
     with pytest.raises(ValueError, match=r'\(N, H, W\)'):
         inference_detector(model, np.zeros((8, 8)), 0.7, 2.0)
+    with pytest.raises(ValueError, match='slice_interval'):
+        inference_detector(model, _volume(n=3), 0.7, 0.0)
 
 
 def test_checkpoint_loading(tiny, tmp_path):
