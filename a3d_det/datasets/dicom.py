@@ -28,6 +28,8 @@ from .deeplesion import SliceReadError, read_png_hu
 __all__ = ['SeriesError', 'SeriesWarning', 'CTSeries', 'read_ct_series',
            'read_dicom_series', 'read_png_series']
 
+# SOP class of a DICOMDIR (Media Storage Directory Storage).
+MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10'
 # Relative tolerance on slice increments before they count as irregular.
 IRREGULAR_TOLERANCE = 0.1
 
@@ -217,7 +219,7 @@ def _read_headers(files: Sequence[str], notes: List[str]) -> Tuple[list, List[st
     from pydicom.errors import InvalidDicomError
     from pydicom.misc import is_dicom
 
-    datasets, non_dicom, unreadable = [], [], []
+    datasets, non_dicom, not_images, unreadable = [], [], [], []
     for f in files:
         try:
             if not is_dicom(f):
@@ -237,17 +239,25 @@ def _read_headers(files: Sequence[str], notes: List[str]) -> Tuple[list, List[st
         except Exception as e:  # truncated or corrupt DICOM
             unreadable.append(f'{osp.basename(f)} ({type(e).__name__}: {e})')
             continue
-        if 'SOPClassUID' in ds and ds.SOPClassUID == '1.2.840.10008.1.3.10':
-            non_dicom.append(f)  # a DICOMDIR index, not an image
+        meta_class = getattr(getattr(ds, 'file_meta', None), 'MediaStorageSOPClassUID', None)
+        if (meta_class == MEDIA_STORAGE_DIRECTORY or 'DirectoryRecordSequence' in ds
+                or _get(ds, 'SOPClassUID') == MEDIA_STORAGE_DIRECTORY):
+            not_images.append(f)  # a DICOMDIR index
             continue
         if 'SOPInstanceUID' not in ds:
             unreadable.append(f'{osp.basename(f)} (incomplete: no SOPInstanceUID)')
             continue
+        if 'SeriesInstanceUID' not in ds:
+            not_images.append(f)
+            continue
         datasets.append((f, ds))
-    if non_dicom:
-        names = [osp.basename(f) for f in non_dicom]
-        _note(notes, f'skipped {len(non_dicom)} non-DICOM file(s): '
-              + ', '.join(names[:5]) + (' ...' if len(names) > 5 else ''))
+    for what, skipped in (('non-DICOM file(s)', non_dicom),
+                          ('DICOM file(s) that are not images (DICOMDIR, no '
+                           'SeriesInstanceUID)', not_images)):
+        if skipped:
+            names = [osp.basename(f) for f in skipped]
+            _note(notes, f'skipped {len(skipped)} {what}: '
+                  + ', '.join(names[:5]) + (' ...' if len(names) > 5 else ''))
     return datasets, unreadable
 
 
@@ -298,7 +308,7 @@ def read_dicom_series(path: str, series_uid: Optional[str] = None,
     datasets, failed = _read_headers(files, notes)
     if not datasets:
         why = [f'{len(failed)} unreadable: {failed[0]}'] if failed else []
-        why += [n for n in notes if 'non-DICOM' in n]
+        why += [n for n in notes if n.startswith('skipped')]
         raise SeriesError(f'{path}: no readable DICOM files among {len(files)} '
                           f'file(s) ({"; ".join(why)})')
 

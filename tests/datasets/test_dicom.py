@@ -215,3 +215,13 @@ def test_slices_of_different_sizes_are_refused(tmp_path):
     cv2.imwrite(str(tmp_path / '002.png'), np.full((8, 9), 32768, np.uint16))
     with pytest.raises(SeriesError, match='002.png: size .* differs'):
         read_ct_series(str(tmp_path), slice_interval=2.0)
+
+
+def test_dicomdir_index_is_skipped(tmp_path):
+    """A CD/DVD export: the DICOMDIR index beside the series is not a series."""
+    d = tmp_path / 's'
+    _copy_shuffled(str(d))
+    shutil.copy(osp.join(osp.dirname(CT_SMALL), 'dicomdirtests', 'DICOMDIR'), d / 'DICOMDIR')
+    with pytest.warns(SeriesWarning, match='not images.*DICOMDIR'):
+        series = read_ct_series(str(d))
+    assert series.num_slices == 5
