@@ -15,6 +15,7 @@ wall time does not), and per step of the detector (backbone, neck, RPN, RoI
 heads) its multiply-adds and CPU time::
 
     python tools/analysis/benchmark_infer.py --slices 3 7 --size 512 --repeats 3
+    python tools/analysis/benchmark_infer.py --slices 3 --repeats 1 --profile
 
 A trained checkpoint gives the same latency up to the number of detections
 kept (at most 50 either way); ``--config``/``--checkpoint`` time a real one.
@@ -128,8 +129,17 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def profile_backbone(model: torch.nn.Module, data: dict, rows: int = 8) -> str:
+    """``torch.profiler`` table of one backbone forward, by self CPU time."""
+    with torch.inference_mode():
+        x = model.data_preprocessor(data, False)['inputs']
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            model.backbone(x)
+    return prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=rows)
+
+
 def bench(num_slices: int, size: int, repeats: int, device: str,
-          config: Optional[str], checkpoint: Optional[str]) -> dict:
+          config: Optional[str], checkpoint: Optional[str], profile: bool = False) -> dict:
     cfg = Config.fromfile(config) if config else paper_config(num_slices)
     torch.manual_seed(0)
     model = init_detector(cfg, checkpoint, device=device)
@@ -166,6 +176,8 @@ def bench(num_slices: int, size: int, repeats: int, device: str,
             dets.append(len(out[0]['scores']))
     n_params = sum(p.numel() for p in model.parameters())
     stages = stage_breakdown(model, captured['data'])
+    if profile:
+        print(profile_backbone(model, captured['data']), flush=True)
     return dict(stages=stages,num_slices=num_slices, size=size, device=device,
                 threads=torch.get_num_threads(), params_m=round(n_params / 1e6, 2),
                 median_s=round(statistics.median(totals), 3),
@@ -187,6 +199,9 @@ def main(argv=None) -> int:
                         'detector (its own slice count)')
     parser.add_argument('--checkpoint', help='weights for --config')
     parser.add_argument('--json-out', help='write the rows as JSON')
+    parser.add_argument('--profile', action='store_true',
+                        help='also print the operators taking the most CPU time '
+                        'in the backbone (torch.profiler)')
     args = parser.parse_args(argv)
     devices = args.device or (['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
     slice_counts = [None] if args.config else args.slices
@@ -200,7 +215,8 @@ def main(argv=None) -> int:
         for d in slice_counts:
             if d is None:
                 d = int(Config.fromfile(args.config).model.backbone.num_slices)
-            row = bench(d, args.size, args.repeats, device, args.config, args.checkpoint)
+            row = bench(d, args.size, args.repeats, device, args.config, args.checkpoint,
+                        args.profile)
             rows.append(row)
             print(f'{device:>6} {d:>3} {args.size:>5} {row["threads"]:>7} '
                   f'{row["median_s"]:>9.3f} {row["min_s"]:>7.3f} {row["max_s"]:>7.3f} '
