@@ -8,7 +8,8 @@ times, per sample (a key slice and its neighbours resampled to 2 mm):
 
 * ``baseline``: a straightforward loop that decodes a slice every time it is
   used (each interpolated neighbour decodes both of its slices);
-* ``load_multislice``: the project's loader (each slice decoded once per sample);
+* ``load_multislice``: the project's loader (each slice decoded once per
+  sample), decoding in the calling thread or with 2 threads (the default);
 * ``train pipeline``: loading, annotations, windowing, flip, shift/scale/rotate,
   resize to 512, pad, pack (the paper's training pipeline).
 
@@ -114,9 +115,12 @@ def main(argv=None) -> int:
             'baseline (decode per use)': rate(
                 lambda k: baseline_load(image_dir, k, args.interval, args.num_slices),
                 keys, args.repeats),
-            'load_multislice': rate(
+            'load_multislice, 1 thread': rate(
                 lambda k: load_multislice(image_dir, f'{FOLDER}/{k:03d}.png', args.interval,
-                                          args.num_slices), keys, args.repeats),
+                                          args.num_slices, threads=1), keys, args.repeats),
+            'load_multislice, 2 threads': rate(
+                lambda k: load_multislice(image_dir, f'{FOLDER}/{k:03d}.png', args.interval,
+                                          args.num_slices, threads=2), keys, args.repeats),
             'train pipeline': rate(train_sample, keys, args.repeats),
         }
     print(f'{args.num_slices} slices of {args.size}x{args.size} at {args.interval} mm -> 2 mm, '
