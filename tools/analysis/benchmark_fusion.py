@@ -104,15 +104,18 @@ def layer_cases(op: str, d: int, shape: Tuple[int, int], device: torch.device,
 
 
 def format_table(title: str, rows: Sequence[str], cols: Sequence[str],
-                 med: Dict[Tuple[str, str], float], base: str = 'NoFusionConv') -> str:
-    """Markdown table: median ms and ratio to ``base`` per (row, col)."""
+                 times: Dict[Tuple[str, str], List[float]],
+                 base: str = 'NoFusionConv') -> str:
+    """Markdown table per (row, col): median ms, and the median over rounds of
+    the ratio to ``base`` timed in the same round (pairs runs close in time,
+    so slow drifts of the machine's load cancel)."""
     lines = [f'### {title}', '', '| | ' + ' | '.join(cols) + ' |',
              '|---|' + '---|' * len(cols)]
     for r in rows:
         cells = []
         for c in cols:
-            t = med[(r, c)]
-            ratio = t / med[(r, base)] if (r, base) in med else float('nan')
+            t = statistics.median(times[(r, c)])
+            ratio = statistics.median(a / b for a, b in zip(times[(r, c)], times[(r, base)]))
             cells.append(f'{t * 1e3:.1f} ms ({ratio:.2f}x)')
         lines.append(f'| {r} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
@@ -175,10 +178,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for name, fn in layer_cases(op, d, shape, device, args.batch).items():
                 cases[(name, op)] = fn
         times = time_interleaved(cases, args.layer_rounds, args.warmup, device, timer)
-        med = {k: statistics.median(v) for k, v in times.items()}
         rows = [r[0] for r in densenet_layer_shapes(shape)]
         print(format_table(f'Layers (median of {args.layer_rounds} interleaved rounds, '
-                           'ratio to NoFusionConv)', rows, ops, med) + '\n')
+                           'ratio to NoFusionConv)', rows, ops, times) + '\n')
 
     if not args.no_backbone:
         x = torch.randn(args.batch, 1, d, *shape, device=device)
@@ -189,9 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              memory_efficient=args.memory_efficient).to(device).train()
             cases[('backbone', op)] = _fwd_bwd(net, x, thickness)
         times = time_interleaved(cases, args.rounds, args.warmup, device, timer)
-        med = {k: statistics.median(v) for k, v in times.items()}
         print(format_table(f'DenseNet3D backbone (median of {args.rounds} interleaved '
-                           'rounds, ratio to NoFusionConv)', ['backbone'], ops, med))
+                           'rounds, ratio to NoFusionConv)', ['backbone'], ops, times))
     return 0
 
 

@@ -60,6 +60,10 @@ class ACSConv(BaseFusionConv):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
+        if self.kernel_size == 1:
+            # the three views of a 1 x 1 kernel are the same 1 x 1 x 1 kernel:
+            # one convolution instead of three passes over the input
+            return self.conv_slices(x)
         half = self.kernel_size // 2
         ph, pw = self.padding
         wa, wc, ws = self.view_kernels()

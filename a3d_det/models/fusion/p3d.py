@@ -52,8 +52,13 @@ class P3DConv(BaseFusionConv):
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
         y = self.conv_slices(x)
-        return F.conv3d(y, self.temporal_weight, None, 1,
-                        (self.depth_kernel_size // 2, 0, 0))
+        b, c, d, h, w = y.shape
+        # The Kd x 1 x 1 depth convolution as a (Kd, 1) 2D convolution over
+        # (D, H*W): the same arithmetic, but the CPU backend has a fast 2D
+        # kernel and only a slow (vol2col) 3D one for this shape.
+        out = F.conv2d(y.reshape(b, c, d, h * w), self.temporal_weight.squeeze(-1),
+                       None, 1, (self.depth_kernel_size // 2, 0))
+        return out.view(b, c, d, h, w)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', depth_kernel_size={self.depth_kernel_size}'

@@ -65,3 +65,13 @@ def test_valid_padding_crops_the_thin_views():
 def test_even_kernel_is_rejected():
     with pytest.raises(ValueError, match='odd kernel_size'):
         ACSConv(2, 3, 2)
+
+
+def test_1x1_kernel_views_coincide():
+    torch.manual_seed(0)
+    op = ACSConv(4, 5, 1, bias=True)
+    x = torch.randn(2, 4, 3, 5, 6)
+    wa, wc, ws = op.view_kernels()
+    ref = torch.cat([F.conv3d(x, w, b) for w, b in
+                     zip((wa, wc, ws), torch.split(op.bias, op.split))], 1)
+    torch.testing.assert_close(op(x), ref)
