@@ -77,6 +77,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: torch\'s)')
     parser.add_argument('--json-out', help='write every measurement here')
+    parser.add_argument('--from-json', nargs='+', metavar='JSON',
+                        help='no runs: summarise the measurements of earlier '
+                        '--json-out files together (e.g. rounds run at '
+                        'different times)')
     parser.add_argument('--worker', nargs=2, metavar=('FUSION', 'SLICES'),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -308,15 +312,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.worker:
         print(json.dumps(run_worker(args)))
         return
-    results = run_all(args)
+    if args.from_json:
+        results = []
+        for path in args.from_json:
+            if not osp.isfile(path):
+                sys.exit(f'error: {path} not found')
+            with open(path) as f:
+                results += json.load(f)['results']
+        settings = {(r['device'], r['size'], r['amp']) for r in results}
+        if len(settings) != 1:
+            sys.exit(f'error: the files mix settings (device, size, amp): '
+                     f'{sorted(settings)}')
+        args.device, args.size, args.amp = settings.pop()
+    else:
+        results = run_all(args)
     if not results:
         sys.exit('error: every run failed')
     table = summarise(results)
     amp = ('bf16 autocast' if args.device == 'cpu' else 'fp16 AMP') \
         if args.amp else 'fp32'
+    timed = sorted({len(r['times']) for r in results})
     print(f'device {args.device}, {args.size}x{args.size}, batch 1, {amp}, '
-          f'{args.iters} timed iterations after {args.warmup} warm-up, '
-          f'{args.rounds} round(s), threads {results[0]["threads"]}')
+          f'{len(results)} runs of {timed} timed iterations, '
+          f'threads {results[0]["threads"]}')
     print(format_table(table, args))
     if args.json_out:
         with open(args.json_out, 'w') as f:
