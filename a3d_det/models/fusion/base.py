@@ -45,7 +45,8 @@ def shift_slices(x: Tensor, n_fold: int = 8,
         alpha: ``(B,)`` weights of the own slice, or ``None`` for a pure shift.
 
     Returns:
-        ``(B, C, D, H, W)``, a new tensor (``x`` is not modified).
+        ``(B, C, D, H, W)``; ``x`` is not modified (and is returned as is
+        when ``C < n_fold``: nothing to shift).
     """
     fold = x.shape[1] // n_fold
     if fold == 0:
