@@ -33,7 +33,7 @@ RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=SCOPE,
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE,
                  locations=['a3d_det.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
-                 locations=['a3d_det.engine'])
+                 locations=['a3d_det.engine', 'a3d_det.visualization'])
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS,
                           scope=SCOPE, locations=['a3d_det.engine'])
 
