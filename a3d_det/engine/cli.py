@@ -208,8 +208,16 @@ def add_visualization_hook(cfg: Config, show_dir: str) -> None:
 
 
 def strip_metric_prefix(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """``{'deeplesion/sens@0.5': x}`` -> ``{'sens@0.5': x}``."""
-    return {key.rsplit('/', 1)[-1]: value for key, value in metrics.items()}
+    """``{'deeplesion/sens@0.5': x}`` -> ``{'sens@0.5': x}``.
+
+    Only a leading metric prefix goes: breakdown keys such as
+    ``sens@4/interval<=2mm`` keep their group.
+    """
+    def strip(key: str) -> str:
+        head, sep, rest = key.partition('/')
+        return rest if sep and '@' not in head else key
+
+    return {strip(key): value for key, value in metrics.items()}
 
 
 def froc_summary(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -126,3 +126,11 @@ def test_run_cli_user_error_is_one_line(capsys):
         run_cli(main)
     assert exc.value.code == 2
     assert capsys.readouterr().err == 'error: checkpoint not found: x.pth\n'
+
+
+def test_strip_metric_prefix_keeps_breakdown_groups():
+    metrics = {'deeplesion/sens@0.5': 0.1, 'sens@4/interval<=2mm': 0.7,
+               'sens@1/interval<=2mm': 0.5, 'avg[0.5-4]': 0.3}
+    assert strip_metric_prefix(metrics) == {
+        'sens@0.5': 0.1, 'sens@4/interval<=2mm': 0.7,
+        'sens@1/interval<=2mm': 0.5, 'avg[0.5-4]': 0.3}
