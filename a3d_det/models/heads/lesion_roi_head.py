@@ -183,7 +183,8 @@ class LesionRoIHead(nn.Module):
                 bbox_pred.split(num_per_img), batch_img_metas)):
             img_shape = tuple(meta['img_shape'][:2])
             # 2. Decode class-specific boxes: (P, K, 4), clip to the image.
-            boxes = self.box_coder.decode_single(deltas, props).reshape(props.shape[0], -1, 4)
+            boxes = self.box_coder.decode_single(deltas, props).reshape(
+                props.shape[0], deltas.shape[1] // 4, 4)
             boxes = clip_boxes_to_image(boxes, img_shape)
             num_classes = boxes.shape[1]
             labels = torch.arange(1, num_classes + 1, device=boxes.device).expand(props.shape[0], -1)

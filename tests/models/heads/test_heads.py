@@ -129,6 +129,14 @@ def test_predict_format_and_limits():
     with torch.no_grad():
         empty = head.predict(feature, [_random_boxes(40, 64, 5)], [meta])[0]
     assert empty.bboxes.shape == (0, 4) and empty.masks.shape == (0, 128, 128)
+    # an image without any proposal (beside one with proposals)
+    head.score_thr = 0.0
+    with torch.no_grad():
+        none, some = head.predict(feature.expand(2, -1, -1, -1),
+                                  [torch.zeros(0, 4), _random_boxes(40, 64, 5)],
+                                  [meta, meta])
+    assert none.bboxes.shape == (0, 4) and none.masks.shape == (0, 128, 128)
+    assert some.bboxes.shape[0] > 0
 
 
 def test_bbox_head_shapes_and_loss():
