@@ -21,6 +21,7 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from a3d_det.engine import skip_backbone_pretrained
 from a3d_det.registry import DATASETS, MODELS
 
 __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',
@@ -58,8 +59,7 @@ def load_detector_checkpoint(model: nn.Module, checkpoint: str) -> dict:
         ValueError: the file is not a PyTorch checkpoint, or its weights do
             not match the model (missing or unexpected keys, other shapes).
     """
-    import a3d_det.engine  # noqa: F401  (allowlists the checkpoint classes)
-
+    # a3d_det.engine (imported above) allowlists the checkpoint classes.
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     try:
@@ -120,11 +120,8 @@ def init_detector(config: Union[str, Config],
     if 'model' not in config:
         raise ValueError('the config has no "model"')
     device = _resolve_device(device)
-    backbone = config.model.get('backbone')
-    if checkpoint is not None and isinstance(backbone, dict) and backbone.get('pretrained'):
-        # The checkpoint holds every weight: the ImageNet file the backbone
-        # starts training from is neither needed nor read.
-        backbone['pretrained'] = None
+    if checkpoint is not None:
+        skip_backbone_pretrained(config.model)
     init_default_scope(config.get('default_scope', 'a3d_det'))
     model = MODELS.build(config.model)
     if checkpoint is not None:

@@ -134,3 +134,14 @@ def test_strip_metric_prefix_keeps_breakdown_groups():
     assert strip_metric_prefix(metrics) == {
         'sens@0.5': 0.1, 'sens@4/interval<=2mm': 0.7,
         'sens@1/interval<=2mm': 0.5, 'avg[0.5-4]': 0.3}
+
+
+def test_set_load_from_skips_the_backbone_imagenet_file(tmp_path):
+    ckpt = tmp_path / 'detector.pth'
+    ckpt.write_bytes(b'x')
+    cfg = Config(dict(work_dir=str(tmp_path), model=dict(
+        type='LesionMaskRCNN',
+        backbone=dict(type='DenseNet3D', pretrained='checkpoints/densenet121.pth'))))
+    set_load_from(cfg, str(ckpt))
+    assert cfg.load_from == str(ckpt)
+    assert cfg.model.backbone.pretrained is None
