@@ -138,7 +138,11 @@ class DeepLesionDataset(BaseDataset):
 
     def load_data_list(self) -> list[dict]:
         if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(f'{self.ann_file}: annotation file not found')
+            hint = ('' if self.ann_file.lower().endswith('.csv') else
+                    ' (prepared annotation files with GrabCut masks are made by '
+                    'tools/dataset_converters/prepare_deeplesion.py --data-root '
+                    f'{self.data_root or "DATA_ROOT"}; or use ann_file=DL_info.csv)')
+            raise FileNotFoundError(f'{self.ann_file}: annotation file not found{hint}')
         if self.ann_file.lower().endswith('.csv'):
             records = [rec for _, rec, _ in iter_dl_info(self.ann_file, strict=True)]
             data_list = []

@@ -127,8 +127,9 @@ def test_leaf_slice_count_reaches_pipeline_and_model(method, tiny_synthetic_root
     init_default_scope('a3d_det')
     cfg = _load(method, 7)
     dataset_cfg = cfg.train_dataloader.dataset
+    assert dataset_cfg.ann_file == 'annotations/deeplesion_train.json'  # GrabCut masks
     dataset_cfg.update(type='SyntheticDeepLesionDataset', data_root=tiny_synthetic_root,
-                       split=None)
+                       ann_file='DL_info.csv', split=None)
     dataset_cfg.pipeline = [t for t in dataset_cfg.pipeline if t.type != 'ResizeCT']
     dataset = DATASETS.build(dataset_cfg)
     batch = pseudo_collate([dataset[0]])

@@ -107,6 +107,8 @@ def test_bad_dataset_arguments(ramp_tree, records, tmp_path):
     root = osp.dirname(image_dir)
     with pytest.raises(FileNotFoundError, match='DL_info.csv: annotation file not found'):
         DeepLesionDataset(data_root=root)
+    with pytest.raises(FileNotFoundError, match='not found .*prepare_deeplesion.py'):
+        DeepLesionDataset(data_root=root, ann_file='annotations/deeplesion_train.json')
     with pytest.raises(ValueError, match='split'):
         DeepLesionDataset(data_root=root, split='training')
     with pytest.raises(ValueError, match='odd'):

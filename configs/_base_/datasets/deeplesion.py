@@ -8,11 +8,13 @@
 # The slice count lives in the dataset (`num_slices`), which fills it into
 # LoadMultiSliceFromFile; a 7-slice leaf sets
 #   train_dataloader = dict(dataset=dict(num_slices=7)) (and val/test alike).
-# Masks: with DL_info.csv (works on the raw download) they are the ellipses
-# through the RECIST axes. The paper's GrabCut weak masks come from
-# tools/dataset_converters/prepare_deeplesion.py; use them with
-#   --cfg-options train_dataloader.dataset.ann_file=annotations/deeplesion_train.json
-# (and val/test alike with deeplesion_val.json / deeplesion_test.json).
+# Masks: training uses the paper's GrabCut weak masks (Sec. 3.1), made once by
+#   python tools/dataset_converters/prepare_deeplesion.py --data-root data/DeepLesion
+# into data/DeepLesion/annotations/deeplesion_{train,val,test}.json. Without
+# that step, train on DL_info.csv, whose masks are the ellipses through the
+# RECIST axes:
+#   --cfg-options train_dataloader.dataset.ann_file=DL_info.csv
+# Validation and testing score boxes only and read DL_info.csv directly.
 dataset_type = 'DeepLesionDataset'
 data_root = 'data/DeepLesion'
 num_slices = 3
@@ -45,7 +47,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        ann_file='DL_info.csv',
+        ann_file='annotations/deeplesion_train.json',
         split='train',
         num_slices=num_slices,
         slice_interval=2.0,
