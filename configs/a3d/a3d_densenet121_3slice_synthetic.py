@@ -32,9 +32,11 @@ model = dict(
 sync_bn = None
 
 window = (-175, 275)
-train_dataloader = dict(num_workers=1, dataset=dict(num_slices=num_slices, window=window))
-val_dataloader = dict(num_workers=1, dataset=dict(num_slices=num_slices, window=window))
-test_dataloader = dict(num_workers=1, dataset=dict(num_slices=num_slices, window=window))
+# The synthetic masks are the RECIST ellipses of DL_info.csv (no GrabCut file).
+_data = dict(ann_file='DL_info.csv', num_slices=num_slices, window=window)
+train_dataloader = dict(num_workers=1, dataset=_data)
+val_dataloader = dict(num_workers=1, dataset=_data)
+test_dataloader = dict(num_workers=1, dataset=_data)
 
 max_iters = 500
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
