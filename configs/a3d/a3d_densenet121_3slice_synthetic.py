@@ -38,7 +38,7 @@ train_dataloader = dict(num_workers=1, dataset=_data)
 val_dataloader = dict(num_workers=1, dataset=_data)
 test_dataloader = dict(num_workers=1, dataset=_data)
 
-max_iters = 500
+max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
@@ -51,6 +51,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=2e-6),
 ]
 default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=250, by_epoch=False))
+                     checkpoint=dict(interval=500, by_epoch=False))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
