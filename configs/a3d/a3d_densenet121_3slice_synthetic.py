@@ -32,8 +32,7 @@ model = dict(
 sync_bn = None
 
 window = (-175, 275)
-# The synthetic masks are the RECIST ellipses of DL_info.csv (no GrabCut file).
-_data = dict(ann_file='DL_info.csv', num_slices=num_slices, window=window)
+_data = dict(num_slices=num_slices, window=window)
 train_dataloader = dict(num_workers=1, dataset=_data)
 val_dataloader = dict(num_workers=1, dataset=_data)
 test_dataloader = dict(num_workers=1, dataset=_data)

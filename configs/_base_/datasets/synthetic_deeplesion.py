@@ -35,8 +35,10 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=2,
+    # The generator writes DL_info.csv only (masks: the RECIST ellipses), not
+    # the prepared GrabCut file the DeepLesion base trains on.
     dataset=dict(type=dataset_type, data_root=data_root, synthetic=synthetic,
-                 pipeline=train_pipeline))
+                 ann_file='DL_info.csv', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=2,
     dataset=dict(type=dataset_type, data_root=data_root,
