@@ -119,9 +119,12 @@ class DenseNet3D(BaseModule):
         fusion: config of the fusion operator, e.g. ``dict(type='A3DConv')``
             (any registered operator; extra keys are its options).
         pretrained: path of a torchvision ``densenet121`` state_dict file,
-            converted at construction: conv0 from the green input channel, the
-            2D kernels through the operators' ``from_conv2d`` rule
-            (``load_conv2d_weight``), batch norm as is. Never downloaded.
+            read by ``init_weights()`` (which mmengine's Runner calls before
+            training), never at construction: conv0 from the green input
+            channel, the 2D kernels through the operators' ``from_conv2d``
+            rule (``load_conv2d_weight``), batch norm as is. Never downloaded.
+            ``init_cfg=dict(type='Pretrained', checkpoint=path)`` (mmdet's
+            pattern) is the same as ``pretrained=path``.
         memory_efficient: checkpoint the concatenation + bottleneck of every
             dense layer (less memory, one more bottleneck forward in backward).
         norm_cfg: ``dict(type='BN3d')`` (default), ``'SyncBN'`` or ``'GN'``.
@@ -131,6 +134,9 @@ class DenseNet3D(BaseModule):
         in_channels, growth_rate, block_config, num_init_features, bn_size:
             DenseNet-121's 1 (grey CT), 32, (6, 12, 24), 64, 4 by default.
         init_cfg: mmengine initialisation config.
+
+    Building reads no file: tests, evaluation (whose checkpoint holds every
+    weight) and inference never need the ImageNet file.
 
     Attributes:
         out_channels: channels of the three outputs, (256, 512, 1024).
@@ -149,6 +155,14 @@ class DenseNet3D(BaseModule):
                  norm_eval: bool = False, in_channels: int = 1, growth_rate: int = 32,
                  block_config: Sequence[int] = (6, 12, 24), num_init_features: int = 64,
                  bn_size: int = 4, init_cfg: Optional[dict] = None) -> None:
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            # mmdet's pattern; the file is a 2D torchvision state_dict, so it
+            # goes through the conversion of ``load_pretrained``, not
+            # mmengine's plain ``load_checkpoint``.
+            if pretrained is not None:
+                raise ValueError('give either pretrained or '
+                                 "init_cfg=dict(type='Pretrained'), not both")
+            pretrained, init_cfg = init_cfg.get('checkpoint'), None
         super().__init__(init_cfg=init_cfg)
         fusion = dict(type='A3DConv') if fusion is None else dict(fusion)
         norm_cfg = dict(type='BN3d') if norm_cfg is None else dict(norm_cfg)
@@ -196,8 +210,6 @@ class DenseNet3D(BaseModule):
         self.strides: Tuple[int, ...] = tuple(strides)
 
         self._init_random()
-        if pretrained is not None:
-            self.load_pretrained(pretrained)
         self._freeze_stages()
 
     # -- initialisation --------------------------------------------------------
@@ -215,6 +227,20 @@ class DenseNet3D(BaseModule):
                     and m.weight is not None:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        """Load ``pretrained`` (if set) into the randomly initialised network.
+
+        Called by mmengine's Runner before training (not for testing, where
+        the checkpoint holds every weight).
+
+        Raises:
+            FileNotFoundError: ``pretrained`` does not exist (naming the path).
+        """
+        first_call = not self._is_init
+        super().init_weights()          # warns on a second call, as mmengine does
+        if first_call and self.pretrained is not None:
+            self.load_pretrained(self.pretrained)
 
     @torch.no_grad()
     def load_pretrained(self, path: str) -> None:
