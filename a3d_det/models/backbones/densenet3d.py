@@ -2,10 +2,11 @@
 Fig. 2) with any 3D context fusion operator in its dense layers."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.utils.checkpoint as cp
@@ -28,6 +29,21 @@ PRETRAINED_HELP = (
     'on a machine with internet make it with: python -c "import torch, torchvision; '
     "torch.save(torchvision.models.densenet121(weights='IMAGENET1K_V1').state_dict(), "
     "'checkpoints/densenet121.pth')\"")
+
+
+@contextlib.contextmanager
+def _keep_norm_statistics(norm: nn.Module) -> Iterator[None]:
+    """Restore ``norm``'s running statistics (and ``num_batches_tracked``) on
+    exit: the recompute of a checkpointed batch norm in the backward pass must
+    not update them a second time."""
+    saved = {name: buf.clone() for name, buf in norm.named_buffers(recurse=False)
+             if buf is not None}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, value in saved.items():
+                getattr(norm, name).copy_(value)
 
 
 def _call(op: nn.Module, x: Tensor, thickness: Optional[Tensor]) -> Tensor:
@@ -56,6 +72,9 @@ class _DenseLayer(nn.Module):
                                        kernel_size=3, padding=1, num_slices=num_slices))
         self.memory_efficient = memory_efficient
 
+    def _checkpoint_contexts(self) -> Tuple[ContextManager, ContextManager]:
+        return contextlib.nullcontext(), _keep_norm_statistics(self.norm1)
+
     def bottleneck(self, *features: Tensor, thickness: Optional[Tensor] = None) -> Tensor:
         x = torch.cat(features, 1)
         return _call(self.conv1, self.relu1(self.norm1(x)), thickness)
@@ -66,9 +85,12 @@ class _DenseLayer(nn.Module):
         if self.memory_efficient and self.training \
                 and any(f.requires_grad for f in features):
             # Activation checkpointing of the concatenation + bottleneck: its
-            # (large) output is recomputed in backward instead of stored.
+            # (large) output is recomputed in backward instead of stored. The
+            # recompute normalises with the same batch statistics but leaves
+            # the running statistics as the forward pass set them (one update
+            # per step).
             x = cp.checkpoint(self.bottleneck, *features, thickness=thickness,
-                              use_reentrant=False)
+                              use_reentrant=False, context_fn=self._checkpoint_contexts)
         else:
             x = self.bottleneck(*features, thickness=thickness)
         return _call(self.conv2, self.relu2(self.norm2(x)), thickness)
@@ -126,7 +148,8 @@ class DenseNet3D(BaseModule):
             ``init_cfg=dict(type='Pretrained', checkpoint=path)`` (mmdet's
             pattern) is the same as ``pretrained=path``.
         memory_efficient: checkpoint the concatenation + bottleneck of every
-            dense layer (less memory, one more bottleneck forward in backward).
+            dense layer (less memory, one more bottleneck forward in backward;
+            batch-norm running statistics are still updated once per step).
         norm_cfg: ``dict(type='BN3d')`` (default), ``'SyncBN'`` or ``'GN'``.
         frozen_stages: -1 none; 0 the stem (conv0, norm0); i >= 1 also dense
             blocks 1..i and the transitions before them (eval mode, no grad).

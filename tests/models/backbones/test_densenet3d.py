@@ -169,6 +169,29 @@ def test_memory_efficient_gives_same_values_and_gradients():
     torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize('fusion', ['A3DConv', 'AlignShiftConv'])
+def test_memory_efficient_updates_norm_statistics_once_per_step(fusion):
+    """The recompute of the checkpointed bottleneck in backward must not update
+    the batch-norm statistics again: after two training steps every norm has
+    ``num_batches_tracked == 2`` and the running statistics of the plain network."""
+    torch.manual_seed(0)
+    a = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(2, 2, 2))
+    b = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(2, 2, 2),
+                   memory_efficient=True)
+    b.load_state_dict(a.state_dict())
+    t = torch.tensor([2.0, 5.0])
+    for step in range(2):
+        x = torch.randn(2, 1, 3, 32, 32)
+        for net in (a, b):
+            sum(o.square().mean() for o in net(x, t)).backward()
+    norms_a = dict(a.named_modules())
+    for name, m in b.named_modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            assert int(m.num_batches_tracked) == 2, name
+            torch.testing.assert_close(m.running_mean, norms_a[name].running_mean)
+            torch.testing.assert_close(m.running_var, norms_a[name].running_var)
+
+
 def test_frozen_stages_and_norm_eval():
     net = DenseNet3D(num_slices=3, fusion=dict(type='NoFusionConv'), frozen_stages=1,
                      norm_eval=True, block_config=(2, 2, 2))
