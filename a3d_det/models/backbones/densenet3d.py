@@ -2,20 +2,19 @@
 Fig. 2) with any 3D context fusion operator in its dense layers."""
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import warnings
-from typing import ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from a3d_det.models.fusion import BaseFusionConv, NoFusionConv
 from a3d_det.registry import MODELS
 
+from .dense_block import _DenseBlock, _Transition
 from .norm import build_norm_layer
 
 # torchvision's densenet121 keys of the layers the truncated network drops.
@@ -29,100 +28,6 @@ PRETRAINED_HELP = (
     'on a machine with internet make it with: python -c "import torch, torchvision; '
     "torch.save(torchvision.models.densenet121(weights='IMAGENET1K_V1').state_dict(), "
     "'checkpoints/densenet121.pth')\"")
-
-
-@contextlib.contextmanager
-def _keep_norm_statistics(norm: nn.Module) -> Iterator[None]:
-    """Restore ``norm``'s running statistics (and ``num_batches_tracked``) on
-    exit: the recompute of a checkpointed batch norm in the backward pass must
-    not update them a second time."""
-    saved = {name: buf.clone() for name, buf in norm.named_buffers(recurse=False)
-             if buf is not None}
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for name, value in saved.items():
-                getattr(norm, name).copy_(value)
-
-
-def _call(op: nn.Module, x: Tensor, thickness: Optional[Tensor]) -> Tensor:
-    """Run a fusion operator, passing ``thickness`` only to those that take it."""
-    if getattr(op, 'takes_thickness', False):
-        return op(x, thickness)
-    return op(x)
-
-
-class _DenseLayer(nn.Module):
-    """BN-ReLU-conv1 (1x1, bottleneck ``bn_size * growth``) then BN-ReLU-conv2
-    (3x3, ``growth``), both convolutions the fusion operator."""
-
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int,
-                 fusion: dict, num_slices: int, norm_cfg: dict,
-                 memory_efficient: bool) -> None:
-        super().__init__()
-        mid = bn_size * growth_rate
-        self.norm1 = build_norm_layer(norm_cfg, in_channels)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = MODELS.build(dict(fusion, in_channels=in_channels, out_channels=mid,
-                                       kernel_size=1, num_slices=num_slices))
-        self.norm2 = build_norm_layer(norm_cfg, mid)
-        self.relu2 = nn.ReLU(inplace=True)
-        self.conv2 = MODELS.build(dict(fusion, in_channels=mid, out_channels=growth_rate,
-                                       kernel_size=3, padding=1, num_slices=num_slices))
-        self.memory_efficient = memory_efficient
-
-    def _checkpoint_contexts(self) -> Tuple[ContextManager, ContextManager]:
-        return contextlib.nullcontext(), _keep_norm_statistics(self.norm1)
-
-    def bottleneck(self, *features: Tensor, thickness: Optional[Tensor] = None) -> Tensor:
-        x = torch.cat(features, 1)
-        return _call(self.conv1, self.relu1(self.norm1(x)), thickness)
-
-    def forward(self, features: List[Tensor], thickness: Optional[Tensor]) -> Tensor:
-        """``features``: the block input and every earlier layer's output, each
-        ``(B, C_i, D, H, W)``; returns ``(B, growth_rate, D, H, W)``."""
-        if self.memory_efficient and self.training \
-                and any(f.requires_grad for f in features):
-            # Activation checkpointing of the concatenation + bottleneck: its
-            # (large) output is recomputed in backward instead of stored. The
-            # recompute normalises with the same batch statistics but leaves
-            # the running statistics as the forward pass set them (one update
-            # per step).
-            x = cp.checkpoint(self.bottleneck, *features, thickness=thickness,
-                              use_reentrant=False, context_fn=self._checkpoint_contexts)
-        else:
-            x = self.bottleneck(*features, thickness=thickness)
-        return _call(self.conv2, self.relu2(self.norm2(x)), thickness)
-
-
-class _DenseBlock(nn.ModuleDict):
-    """``num_layers`` dense layers; the output concatenates the input and every
-    layer's output: ``(B, C + num_layers * growth, D, H, W)``."""
-
-    def __init__(self, num_layers: int, in_channels: int, **layer_kwargs) -> None:
-        super().__init__()
-        growth = layer_kwargs['growth_rate']
-        for i in range(num_layers):
-            self[f'denselayer{i + 1}'] = _DenseLayer(in_channels + i * growth, **layer_kwargs)
-
-    def forward(self, x: Tensor, thickness: Optional[Tensor]) -> Tensor:
-        features = [x]
-        for layer in self.values():
-            features.append(layer(features, thickness))
-        return torch.cat(features, 1)
-
-
-class _Transition(nn.Sequential):
-    """BN-ReLU-1x1 conv (no fusion) - average pool (1, 2, 2)."""
-
-    def __init__(self, in_channels: int, out_channels: int, norm_cfg: dict,
-                 num_slices: int) -> None:
-        super().__init__()
-        self.norm = build_norm_layer(norm_cfg, in_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv = NoFusionConv(in_channels, out_channels, 1, num_slices=num_slices)
-        self.pool = nn.AvgPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2))
 
 
 @MODELS.register_module()

@@ -15,6 +15,11 @@ from torch import Tensor, nn
 
 IntOrPair = Union[int, Tuple[int, int]]
 
+#: PyTorch's CPU convolution uses oneDNN for a batch-1 3D input only when
+#: ``N * C * D * H > 20480`` (aten ``use_mkldnn``); below it, its vol2col
+#: kernel is 3-10x slower than a 2D oneDNN convolution of the slices.
+_ONEDNN_3D_MIN = 20480
+
 
 def _as_pair(value: IntOrPair, name: str) -> Tuple[int, int]:
     """Turn ``int`` or ``(a, b)`` into a pair of non-negative ints."""
@@ -190,6 +195,18 @@ class BaseFusionConv(nn.Module):
     def conv_slices(self, x: Tensor, weight: Optional[Tensor] = None) -> Tensor:
         """The 1 x K x K convolution of every slice with the 2D kernel.
 
+        Computed with 2D convolutions where PyTorch's CPU backend would
+        otherwise pick its slow (vol2col) 3D kernel; the arithmetic is that of
+        ``F.conv3d(x, w.unsqueeze(2), bias, (1, *stride), (0, *padding))``:
+
+        * 1 x 1, stride 1, no padding: one 2D 1 x 1 convolution of the
+          ``(B, Cin, D * H, W)`` view (no copy);
+        * K x K on small maps (below oneDNN's threshold for 3D inputs of batch
+          1, ``Cin * D * H <= 20480``): a 2D convolution of the slices
+          as a ``(B * D, Cin, H, W)`` batch (one copy of the input; the result
+          is a transposed view);
+        * otherwise ``F.conv3d`` (oneDNN).
+
         Args:
             x: ``(B, Cin, D, H, W)``.
             weight: ``(Cout, Cin, K, K)``; defaults to ``self.weight``.
@@ -198,6 +215,15 @@ class BaseFusionConv(nn.Module):
             ``(B, Cout, D, H', W')``.
         """
         w = self.weight if weight is None else weight
+        b, c, d, h, wd = x.shape
+        if w.dim() == 4 and x.device.type == 'cpu':
+            if self.kernel_size == 1 and self.stride == (1, 1) and self.padding == (0, 0):
+                y = F.conv2d(x.reshape(b, c, d * h, wd), w, self.bias)
+                return y.view(b, -1, d, h, wd)
+            if b == 1 and c * d * h <= _ONEDNN_3D_MIN:
+                y = F.conv2d(x.transpose(1, 2).reshape(b * d, c, h, wd), w, self.bias,
+                             self.stride, self.padding)
+                return y.view(b, d, *y.shape[1:]).transpose(1, 2)
         return F.conv3d(x, w.unsqueeze(2), self.bias, (1, *self.stride),
                         (0, *self.padding))
 

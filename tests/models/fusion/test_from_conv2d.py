@@ -107,3 +107,30 @@ def test_from_conv2d_keeps_dtype():
     op = A3DConv.from_conv2d(conv, num_slices=3)
     assert op.weight.dtype == torch.float64 and op.fusion_weight.dtype == torch.float64
     assert torch.equal(op.weight, conv.weight)
+
+
+@pytest.mark.parametrize('shape,kernel,stride,padding,bias', [
+    ((1, 8, 3, 12, 10), 1, 1, 0, False),     # 1 x 1: a 2D convolution of the (B, C, D*H, W) view
+    ((1, 8, 3, 12, 10), 3, 1, 1, True),      # small K x K: 2D on the (B*D, C, H, W) slices
+    ((1, 8, 5, 13, 11), 3, 2, 1, False),
+    ((1, 4, 3, 2000, 12), 3, 1, 1, False),   # above oneDNN's 3D threshold: conv3d
+    ((2, 8, 3, 12, 10), 3, 1, 1, False),     # batch 2: conv3d
+    ((2, 8, 3, 12, 10), 1, 2, 0, True),
+])
+def test_conv_slices_equals_the_3d_convolution(shape, kernel, stride, padding, bias):
+    """Whichever kernel ``conv_slices`` picks, it is the 1 x K x K 3D convolution
+    (values and gradients)."""
+    from a3d_det.models.fusion import NoFusionConv
+    torch.manual_seed(0)
+    op = NoFusionConv(shape[1], 6, kernel, stride=stride, padding=padding, bias=bias,
+                      num_slices=shape[2])
+    x = torch.randn(shape, requires_grad=True)
+    y = op(x)
+    ref = torch.nn.functional.conv3d(x, op.weight.unsqueeze(2), op.bias, (1, stride, stride),
+                                     (0, padding, padding))
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ref)
+    gx, gw = torch.autograd.grad(y, (x, op.weight), g)
+    rx, rw = torch.autograd.grad(ref, (x, op.weight), g)
+    torch.testing.assert_close(gx, rx, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gw, rw, rtol=1e-4, atol=1e-4)

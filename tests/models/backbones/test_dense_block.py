@@ -1,0 +1,72 @@
+"""The dense block's buffer (batch 1) against the plain concatenation."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from a3d_det.models.backbones import DenseNet3D
+from a3d_det.models.backbones.dense_block import _DenseBlock
+
+
+def _step(net: DenseNet3D, x: torch.Tensor, weights: list[torch.Tensor],
+          concat: bool, monkeypatch) -> tuple:
+    """Outputs, parameter gradients, input gradient and buffers after one
+    forward + backward of ``sum(out * weight)``."""
+    if concat:
+        monkeypatch.setattr(_DenseBlock, 'forward', _DenseBlock.forward_concat)
+    x = x.clone().requires_grad_(True)
+    net.zero_grad(set_to_none=True)
+    outs = net(x, torch.full((x.shape[0],), 3.0))
+    sum((o * w).sum() for o, w in zip(outs, weights)).backward()
+    monkeypatch.undo()
+    return ([o.detach() for o in outs],
+            {n: p.grad.clone() for n, p in net.named_parameters()}, x.grad,
+            {n: b.clone() for n, b in net.named_buffers()})
+
+
+@pytest.mark.parametrize('fusion', ['NoFusionConv', 'A3DConv', 'AlignShiftConv', 'P3DConv'])
+@pytest.mark.parametrize('memory_efficient', [False, True])
+def test_buffer_equals_concatenation(fusion, memory_efficient, monkeypatch):
+    """Same outputs, gradients (parameters and input) and batch-norm statistics."""
+    torch.manual_seed(0)
+    net = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(2, 3, 2),
+                     memory_efficient=memory_efficient)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(1, 1, 3, 32, 32)
+    weights = [torch.randn(1, c, 3, 32 // s, 32 // s)
+               for c, s in zip(net.out_channels, net.strides)]
+    fast = _step(net, x, weights, False, monkeypatch)
+    net.load_state_dict(state)
+    plain = _step(net, x, weights, True, monkeypatch)
+    for a, b in zip(fast[0], plain[0]):
+        torch.testing.assert_close(a, b)
+    for name in plain[1]:
+        torch.testing.assert_close(fast[1][name], plain[1][name], msg=name)
+    torch.testing.assert_close(fast[2], plain[2])
+    for name in plain[3]:
+        torch.testing.assert_close(fast[3][name], plain[3][name], msg=name)
+
+
+def test_buffer_in_eval_and_batch_above_one():
+    torch.manual_seed(0)
+    net = DenseNet3D(num_slices=3, fusion=dict(type='A3DConv'), block_config=(2, 2, 2)).eval()
+    x = torch.randn(2, 1, 3, 32, 32)
+    with torch.no_grad():
+        both = net(x)                        # batch 2: concatenation
+        single = [net(x[i:i + 1]) for i in range(2)]   # batch 1: buffer
+    for level, out in enumerate(both):
+        torch.testing.assert_close(out, torch.cat([s[level] for s in single]))
+
+
+def test_inplace_change_of_an_output_is_refused_in_training():
+    """Block outputs are views of the buffer: autograd refuses an in-place
+    change (which would corrupt the gradient) instead of computing it wrong;
+    without autograd it is allowed."""
+    net = DenseNet3D(num_slices=3, fusion=dict(type='NoFusionConv'), block_config=(1, 1, 1))
+    x = torch.randn(1, 1, 3, 32, 32, requires_grad=True)
+    with pytest.raises(RuntimeError, match='modified inplace'):
+        net(x)[0].add_(1)
+    with torch.no_grad():
+        out = net(x)[0]
+        expected = out + 1
+        torch.testing.assert_close(out.add_(1), expected)
