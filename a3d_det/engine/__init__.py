@@ -6,6 +6,8 @@ contain for ``torch.load(weights_only=True)`` (see ``checkpoint.py``); the
 tools import it, and so should any code that loads a checkpoint the trainer
 wrote.
 """
+from .atomic_checkpoint_hook import (ATOMIC_BACKEND, AtomicCheckpointHook,
+                                     AtomicLocalBackend, atomic_write)
 from .checkpoint import (checkpoint_safe_globals, history_buffer_getattr,
                          register_checkpoint_safe_globals)
 from .cli import (FROC_KEYS, UserInputError, add_common_args,
@@ -13,12 +15,16 @@ from .cli import (FROC_KEYS, UserInputError, add_common_args,
                   set_froc_dump_file, set_load_from, set_resume, set_work_dir,
                   skip_backbone_pretrained, strip_metric_prefix, write_json)
 from .cpu_amp_optim_wrapper import CPUAmpOptimWrapper
+from .resume import (ResumeSearch, checkpoint_problem, find_resume_checkpoint,
+                     resume_candidates)
 from .distributed import (default_dist_backend, setup_distributed,
                           slurm_env_to_torch_env)
 
 register_checkpoint_safe_globals()
 
 __all__ = [
+    'ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_write',
+    'ResumeSearch', 'checkpoint_problem', 'find_resume_checkpoint', 'resume_candidates',
     'checkpoint_safe_globals', 'history_buffer_getattr',
     'register_checkpoint_safe_globals', 'FROC_KEYS', 'UserInputError',
     'add_common_args', 'build_runner',

@@ -6,7 +6,9 @@ default_hooks = dict(
     # Console progress (loss, lr, time, ETA) every 50 iterations.
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # Checkpoints are written to a temporary file and renamed into place
+    # (a3d_det.engine.AtomicCheckpointHook): a crash never leaves a partial one.
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 
