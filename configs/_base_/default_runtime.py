@@ -13,7 +13,10 @@ default_hooks = dict(
 )
 
 env_cfg = dict(
-    cudnn_benchmark=False,
+    # cuDNN times its algorithms once per input shape and keeps the fastest:
+    # CT inputs are padded to a fixed size (512 x 512 for DeepLesion), so the
+    # search runs once. Set False for data of many different sizes.
+    cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     # NCCL on GPUs. On a machine without CUDA, tools/train.py and
     # tools/test.py (a3d_det.engine.setup_distributed) switch to gloo.
