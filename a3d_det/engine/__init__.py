@@ -13,7 +13,7 @@ from .checkpoint import (checkpoint_safe_globals, history_buffer_getattr,
 from .cli import (FROC_KEYS, UserInputError, add_common_args,
                   add_visualization_hook, build_runner, enable_amp, froc_summary, load_config, run_cli,
                   set_froc_dump_file, set_load_from, set_resume, set_work_dir,
-                  skip_backbone_pretrained, strip_metric_prefix, write_json)
+                  strip_metric_prefix, write_json)
 from .cpu_amp_optim_wrapper import CPUAmpOptimWrapper
 from .resume import (ResumeSearch, checkpoint_problem, find_resume_checkpoint,
                      resume_candidates)
@@ -30,6 +30,6 @@ __all__ = [
     'add_common_args', 'build_runner',
     'add_visualization_hook', 'enable_amp', 'froc_summary', 'load_config',
     'run_cli', 'set_froc_dump_file', 'set_load_from', 'set_resume',
-    'set_work_dir', 'skip_backbone_pretrained', 'strip_metric_prefix', 'write_json', 'CPUAmpOptimWrapper',
+    'set_work_dir', 'strip_metric_prefix', 'write_json', 'CPUAmpOptimWrapper',
     'default_dist_backend', 'setup_distributed', 'slurm_env_to_torch_env',
 ]

@@ -27,7 +27,7 @@ from .resume import checkpoint_problem, find_resume_checkpoint
 __all__ = [
     'UserInputError', 'run_cli', 'add_common_args', 'build_runner',
     'load_config', 'set_work_dir', 'set_resume',
-    'enable_amp', 'set_load_from', 'skip_backbone_pretrained', 'set_froc_dump_file',
+    'enable_amp', 'set_load_from', 'set_froc_dump_file',
     'add_visualization_hook', 'strip_metric_prefix', 'froc_summary',
     'write_json', 'FROC_KEYS',
 ]
@@ -167,21 +167,13 @@ def set_resume(cfg: Config, resume: str | None) -> None:
         cfg.load_from = resume
 
 
-def skip_backbone_pretrained(model_cfg: Mapping[str, Any]) -> None:
-    """A checkpoint of the whole detector holds every weight: the ImageNet
-    file the backbone starts training from is then neither needed nor read."""
-    backbone = model_cfg.get('backbone')
-    if isinstance(backbone, dict) and backbone.get('pretrained'):
-        backbone['pretrained'] = None
-
-
 def set_load_from(cfg: Config, checkpoint: str) -> None:
-    """Evaluate ``checkpoint`` (weights only; ``weights_only=True`` load)."""
+    """Evaluate ``checkpoint`` (weights only; ``weights_only=True`` load).
+    The backbone's ImageNet file is not read: it loads in ``init_weights``,
+    which the Runner calls only to train."""
     _require_file(checkpoint, 'checkpoint')
     cfg.load_from = checkpoint
     cfg.resume = False
-    if 'model' in cfg:
-        skip_backbone_pretrained(cfg.model)
 
 
 def enable_amp(cfg: Config) -> None:

@@ -143,7 +143,9 @@ def test_strip_metric_prefix_keeps_breakdown_groups():
         'sens@1/interval<=2mm': 0.5, 'avg[0.5-4]': 0.3}
 
 
-def test_set_load_from_skips_the_backbone_imagenet_file(tmp_path):
+def test_set_load_from_leaves_the_model_config_alone(tmp_path):
+    """Evaluation needs no ImageNet file because building reads none, not
+    because the config is rewritten."""
     ckpt = tmp_path / 'detector.pth'
     ckpt.write_bytes(b'x')
     cfg = Config(dict(work_dir=str(tmp_path), model=dict(
@@ -151,4 +153,4 @@ def test_set_load_from_skips_the_backbone_imagenet_file(tmp_path):
         backbone=dict(type='DenseNet3D', pretrained='checkpoints/densenet121.pth'))))
     set_load_from(cfg, str(ckpt))
     assert cfg.load_from == str(ckpt)
-    assert cfg.model.backbone.pretrained is None
+    assert cfg.model.backbone.pretrained == 'checkpoints/densenet121.pth'
