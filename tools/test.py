@@ -11,7 +11,7 @@ import argparse
 from mmengine.dist import is_main_process
 
 from a3d_det.engine import (add_common_args, add_visualization_hook,
-                            build_runner, froc_summary, load_config, run_cli,
+                            build_runner, enable_masks_if_needed, froc_summary, load_config, run_cli,
                             set_froc_dump_file, set_load_from, set_work_dir,
                             setup_distributed, write_json)
 
@@ -40,6 +40,7 @@ def main() -> None:
         set_froc_dump_file(cfg, args.out)
     if args.show_dir:
         add_visualization_hook(cfg, args.show_dir)
+    enable_masks_if_needed(cfg)  # the FROC metric alone needs no masks
     setup_distributed(cfg, args.launcher)
     metrics = build_runner(cfg).test()
     if args.json_out and is_main_process():

@@ -8,6 +8,7 @@ pytorch``) or ``tools/slurm_train.sh`` (srun, ``--launcher slurm``).
 import argparse
 
 from a3d_det.engine import (add_common_args, build_runner, enable_amp,
+                            enable_masks_if_needed,
                             load_config, run_cli, set_resume, set_work_dir,
                             setup_distributed)
 
@@ -32,6 +33,7 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options)
     set_work_dir(cfg, args.work_dir, args.config)
     set_resume(cfg, args.resume)
+    enable_masks_if_needed(cfg)  # validation predicts masks only for a mask metric
     if args.amp:
         enable_amp(cfg)
     if args.seed is not None:

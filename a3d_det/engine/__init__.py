@@ -15,6 +15,7 @@ from .cli import (FROC_KEYS, UserInputError, add_common_args,
                   set_froc_dump_file, set_load_from, set_resume, set_work_dir,
                   strip_metric_prefix, write_json)
 from .cpu_amp_optim_wrapper import CPUAmpOptimWrapper
+from .mask_prediction import enable_masks_if_needed, masks_needed
 from .resume import (ResumeSearch, checkpoint_problem, find_resume_checkpoint,
                      resume_candidates)
 from .distributed import (default_dist_backend, setup_distributed,
@@ -23,6 +24,7 @@ from .distributed import (default_dist_backend, setup_distributed,
 register_checkpoint_safe_globals()
 
 __all__ = [
+    'enable_masks_if_needed', 'masks_needed',
     'ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_write',
     'ResumeSearch', 'checkpoint_problem', 'find_resume_checkpoint', 'resume_candidates',
     'checkpoint_safe_globals', 'history_buffer_getattr',

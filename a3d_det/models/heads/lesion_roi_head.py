@@ -3,7 +3,7 @@
 Written on torchvision's ops instead of using ``torchvision``'s ``RoIHeads``,
 which hard-codes a smooth-L1 beta of 1/9 and a BCE mask loss.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -161,18 +161,21 @@ class LesionRoIHead(nn.Module):
         return self.bbox_head(self.bbox_roi_extractor(feature, list(proposals)))
 
     def predict(self, feature: Tensor, proposals: Sequence[Tensor],
-                batch_img_metas: Sequence[dict]) -> List[InstanceData]:
+                batch_img_metas: Sequence[dict],
+                with_mask: bool = True) -> List[InstanceData]:
         """
         Args:
             feature: (B, C, H/s, W/s) neck output.
             proposals: per image (P_i, 4) proposals in input pixels.
             batch_img_metas: per image meta with ``img_shape`` (h, w) and
                 optionally ``scale_factor`` (w, h) and ``ori_shape`` (H0, W0).
+            with_mask: run the mask branch; ``False`` skips it (boxes and
+                scores are the same either way).
 
         Returns:
             per image ``InstanceData`` with ``bboxes`` (N, 4) in original
-            pixels, ``scores`` (N,), ``labels`` (N,) int64 (0 = lesion) and
-            ``masks`` (N, H0, W0) bool.
+            pixels, ``scores`` (N,), ``labels`` (N,) int64 (0 = lesion) and,
+            with ``with_mask``, ``masks`` (N, H0, W0) bool.
         """
         # 1. Box branch on all proposals: scores (P, K+1), deltas (P, 4K).
         cls_score, bbox_pred = self.forward(feature, proposals)
@@ -197,31 +200,35 @@ class LesionRoIHead(nn.Module):
             keep = batched_nms(boxes, scores, labels, self.nms_iou)[:self.max_per_img]
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
             # 4. Mask branch on the kept boxes: (N, K, 28, 28) -> class channel.
-            mask_logits = self.mask_head(self.mask_roi_extractor(
-                feature[i:i + 1], [boxes]))
-            index = torch.arange(boxes.shape[0], device=boxes.device)
-            mask_probs = mask_logits[index, labels - 1].sigmoid()
+            mask_probs = None
+            if with_mask:
+                mask_logits = self.mask_head(self.mask_roi_extractor(
+                    feature[i:i + 1], [boxes]))
+                index = torch.arange(boxes.shape[0], device=boxes.device)
+                mask_probs = mask_logits[index, labels - 1].sigmoid()
             # 5. Back to original pixels: boxes / scale_factor, paste masks.
             results.append(self._to_original(boxes, scores, labels, mask_probs, meta))
         return results
 
     def _to_original(self, boxes: Tensor, scores: Tensor, labels: Tensor,
-                     mask_probs: Tensor, meta: dict) -> InstanceData:
-        """Rescale (N, 4) input-pixel boxes and paste (N, M, M) masks into the original image."""
+                     mask_probs: Optional[Tensor], meta: dict) -> InstanceData:
+        """Rescale (N, 4) input-pixel boxes and paste (N, M, M) masks (when
+        given) into the original image."""
         img_shape = tuple(meta['img_shape'][:2])
         ori_shape = tuple(meta.get('ori_shape', img_shape)[:2])
         w_scale, h_scale = meta.get('scale_factor', (1.0, 1.0))[:2]
         boxes = boxes / boxes.new_tensor([w_scale, h_scale, w_scale, h_scale])
         boxes = clip_boxes_to_image(boxes, ori_shape)
-        if boxes.shape[0]:
-            masks = paste_masks_in_image(mask_probs[:, None], boxes, ori_shape)[:, 0]
-        else:
-            masks = mask_probs.new_zeros((0,) + ori_shape)
         result = InstanceData()
         result.bboxes = boxes
         result.scores = scores
         result.labels = from_torchvision_labels(labels)
-        result.masks = masks > self.mask_thr
+        if mask_probs is not None:
+            if boxes.shape[0]:
+                masks = paste_masks_in_image(mask_probs[:, None], boxes, ori_shape)[:, 0]
+            else:
+                masks = mask_probs.new_zeros((0,) + ori_shape)
+            result.masks = masks > self.mask_thr
         return result
 
 
