@@ -21,8 +21,9 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from a3d_det.engine import skip_backbone_pretrained
+import a3d_det.engine  # noqa: F401  (allowlists the checkpoint classes)
 from a3d_det.registry import DATASETS, MODELS
+from a3d_det.utils.runner_config import skip_backbone_pretrained
 
 __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',
            'build_test_pipeline']
