@@ -31,8 +31,7 @@ _MOVED = {
     'write_json': 'a3d_det.utils.cli',
     **{name: 'a3d_det.utils.runner_config' for name in (
         'add_visualization_hook', 'build_runner', 'enable_amp', 'load_config',
-        'set_froc_dump_file', 'set_load_from', 'set_resume', 'set_work_dir',
-        'skip_backbone_pretrained')},
+        'set_froc_dump_file', 'set_load_from', 'set_resume', 'set_work_dir')},
     **{name: 'a3d_det.evaluation.froc_keys' for name in (
         'FROC_KEYS', 'froc_summary', 'strip_metric_prefix')},
 }

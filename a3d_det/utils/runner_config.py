@@ -23,7 +23,6 @@ from a3d_det.utils.errors import UserInputError, require_file
 __all__ = [
     'add_visualization_hook', 'build_runner', 'enable_amp', 'load_config',
     'set_froc_dump_file', 'set_load_from', 'set_resume', 'set_work_dir',
-    'skip_backbone_pretrained',
 ]
 
 FROC_METRIC_TYPE = 'DeepLesionFROCMetric'
@@ -101,21 +100,13 @@ def set_resume(cfg: Config, resume: str | None) -> None:
         cfg.load_from = resume
 
 
-def skip_backbone_pretrained(model_cfg: Mapping[str, Any]) -> None:
-    """A checkpoint of the whole detector holds every weight: the ImageNet
-    file the backbone starts training from is then neither needed nor read."""
-    backbone = model_cfg.get('backbone')
-    if isinstance(backbone, dict) and backbone.get('pretrained'):
-        backbone['pretrained'] = None
-
-
 def set_load_from(cfg: Config, checkpoint: str) -> None:
-    """Evaluate ``checkpoint`` (weights only; ``weights_only=True`` load)."""
+    """Evaluate ``checkpoint`` (weights only; ``weights_only=True`` load).
+    The backbone's ImageNet file is not read: it loads in ``init_weights``,
+    which the Runner calls only to train."""
     require_file(checkpoint, 'checkpoint')
     cfg.load_from = checkpoint
     cfg.resume = False
-    if 'model' in cfg:
-        skip_backbone_pretrained(cfg.model)
 
 
 def enable_amp(cfg: Config) -> None:

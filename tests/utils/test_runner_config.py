@@ -102,7 +102,9 @@ def test_visualization_hook_added_once(tmp_path):
     assert cfg.custom_hooks[-1]['show_dir'] == str(tmp_path / 'b')
 
 
-def test_set_load_from_skips_the_backbone_imagenet_file(tmp_path):
+def test_set_load_from_leaves_the_model_config_alone(tmp_path):
+    """Evaluation needs no ImageNet file because building reads none, not
+    because the config is rewritten."""
     ckpt = tmp_path / 'detector.pth'
     ckpt.write_bytes(b'x')
     cfg = Config(dict(work_dir=str(tmp_path), model=dict(
@@ -110,4 +112,4 @@ def test_set_load_from_skips_the_backbone_imagenet_file(tmp_path):
         backbone=dict(type='DenseNet3D', pretrained='checkpoints/densenet121.pth'))))
     set_load_from(cfg, str(ckpt))
     assert cfg.load_from == str(ckpt)
-    assert cfg.model.backbone.pretrained is None
+    assert cfg.model.backbone.pretrained == 'checkpoints/densenet121.pth'

@@ -43,8 +43,9 @@ def task_module(name: str) -> ModuleType:
 
 def leaf_config(fusion: str, num_slices: int) -> tuple[Config, str]:
     """The DeepLesion leaf config of operator ``fusion`` at ``num_slices``
-    (``configs/{method}/{method}_densenet121_{D}slice_deeplesion.py``), with
-    the backbone's ImageNet file switched off (random weights time the same).
+    (``configs/{method}/{method}_densenet121_{D}slice_deeplesion.py``); built
+    models hold random weights (the ImageNet file loads only in
+    ``init_weights``), which time the same.
 
     Returns:
         (config, its path)
@@ -53,6 +54,4 @@ def leaf_config(fusion: str, num_slices: int) -> tuple[Config, str]:
     path = require_file(osp.join(CONFIGS, method,
                                  f'{method}_densenet121_{num_slices}slice_deeplesion.py'),
                         f'config of {fusion} at {num_slices} slices')
-    cfg = Config.fromfile(path)
-    cfg.model.backbone.pretrained = None
-    return cfg, path
+    return Config.fromfile(path), path
