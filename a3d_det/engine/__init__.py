@@ -16,11 +16,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from a3d_det.engine.atomic_checkpoint_hook import (ATOMIC_BACKEND, AtomicCheckpointHook,
+                                                   AtomicLocalBackend, atomic_write)
 from a3d_det.engine.checkpoint import (checkpoint_safe_globals, history_buffer_getattr,
                                        register_checkpoint_safe_globals)
 from a3d_det.engine.cpu_amp_optim_wrapper import CPUAmpOptimWrapper
 from a3d_det.engine.distributed import (default_dist_backend, setup_distributed,
                                         slurm_env_to_torch_env)
+from a3d_det.engine.resume import (ResumeSearch, checkpoint_problem, find_resume_checkpoint,
+                                   resume_candidates)
 
 register_checkpoint_safe_globals()
 
@@ -44,6 +48,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    'ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_write',
+    'ResumeSearch', 'checkpoint_problem', 'find_resume_checkpoint', 'resume_candidates',
     'checkpoint_safe_globals', 'history_buffer_getattr',
     'register_checkpoint_safe_globals', 'CPUAmpOptimWrapper',
     'default_dist_backend', 'setup_distributed', 'slurm_env_to_torch_env',

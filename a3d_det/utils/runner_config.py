@@ -17,6 +17,7 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from a3d_det.engine.resume import checkpoint_problem, find_resume_checkpoint
 from a3d_det.registry import HOOKS
 from a3d_det.utils.errors import UserInputError, require_file
 
@@ -73,30 +74,47 @@ def set_work_dir(cfg: Config, work_dir: str | None, config_path: str) -> None:
 
 
 def set_resume(cfg: Config, resume: str | None) -> None:
-    """Apply ``--resume`` (``'auto'``: latest checkpoint of the work dir).
+    """Apply ``--resume`` (``'auto'``: newest readable checkpoint of the work dir).
 
     Resuming restores the model, optimiser, parameter schedulers, message
     hub and the epoch/iteration counters; the Runner logs
-    ``resumed epoch: E, iter: I``.
+    ``resumed epoch: E, iter: I``. ``'auto'`` tries the work dir's
+    checkpoints from the newest (:func:`a3d_det.engine.find_resume_checkpoint`);
+    each unreadable one (truncated, damaged) is named in a warning and the
+    next older one is tried. Without any checkpoint training starts from
+    scratch.
 
     Args:
         cfg: the config; ``resume`` and ``load_from`` are set.
         resume: ``None`` (no resume), ``'auto'`` or a checkpoint path.
 
     Raises:
-        UserInputError: the named checkpoint does not exist.
+        UserInputError: the named checkpoint does not exist or cannot be
+            read; with ``'auto'``, checkpoints exist but none can be read.
     """
     if resume is None:
         return
     cfg.resume = True
     if resume == 'auto':
-        cfg.load_from = None  # Runner: find_latest_checkpoint(work_dir)
-        last = osp.join(cfg.work_dir, 'last_checkpoint')
-        if not osp.isfile(last):
+        search = find_resume_checkpoint(cfg.work_dir)
+        for path, problem in search.rejected:
+            print(f'warning: --resume: cannot read checkpoint {path}: {problem}; '
+                  'trying the previous one', file=sys.stderr)
+        if search.checkpoint is not None:
+            print(f'--resume: resuming from {search.checkpoint}', file=sys.stderr)
+        elif search.rejected:
+            tried = '; '.join(f'{path} ({problem})' for path, problem in search.rejected)
+            raise UserInputError(f'--resume: no readable checkpoint in {cfg.work_dir}; '
+                                 f'tried {tried}')
+        else:
             print(f'--resume: no checkpoint in {cfg.work_dir} yet, '
                   'training from scratch', file=sys.stderr)
+        cfg.load_from = search.checkpoint  # None: the Runner starts afresh
     else:
         require_file(resume, 'checkpoint to resume from')
+        problem = checkpoint_problem(resume)
+        if problem is not None:
+            raise UserInputError(f'cannot read checkpoint to resume from: {resume}: {problem}')
         cfg.load_from = resume
 
 

@@ -55,8 +55,15 @@ def test_resume_modes(tmp_path, capsys):
         set_resume(cfg, str(tmp_path / 'missing.pth'))
     ckpt = tmp_path / 'iter_4.pth'
     ckpt.write_bytes(b'')
+    with pytest.raises(UserInputError, match='cannot read checkpoint to resume from: .*empty file'):
+        set_resume(cfg, str(ckpt))
+    torch.save(dict(meta={}, state_dict={}), ckpt)
     set_resume(cfg, str(ckpt))
     assert cfg.resume is True and cfg.load_from == str(ckpt)
+    cfg.load_from = None
+    set_resume(cfg, 'auto')  # finds it
+    assert cfg.load_from == str(ckpt)
+    assert f'resuming from {ckpt}' in capsys.readouterr().err
 
 
 def test_set_load_from(tmp_path):
