@@ -180,7 +180,10 @@ def _thickness(data_samples: Optional[Sequence[LesionDataSample]],
     values = [s.metainfo.get('thickness') for s in data_samples]
     if any(v is None for v in values):
         return None
-    return torch.tensor([float(v) for v in values], dtype=torch.float32, device=device)
+    # Built on the host, copied without blocking: torch.tensor(..., device=cuda)
+    # would wait for the stream (a host-device synchronisation).
+    return torch.tensor([float(v) for v in values], dtype=torch.float32).to(
+        device, non_blocking=True)
 
 
 def _as_tensor(masks, device: torch.device) -> Tensor:

@@ -8,12 +8,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
-from torchvision.ops import (batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes,
-                             roi_align)
+from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
 
 from a3d_det.registry import MODELS, TASK_UTILS
-from .torchvision_adapter import (from_torchvision_labels, paste_masks_in_image,
-                                  to_torchvision_labels)
+from .mask_paste import paste_masks_in_image
+from .torchvision_adapter import from_torchvision_labels, to_torchvision_labels
 
 
 @MODELS.register_module()
@@ -104,8 +103,10 @@ class LesionRoIHead(nn.Module):
         else:
             matched = self.proposal_matcher(box_iou(gt_bboxes, proposals))
             labels = to_torchvision_labels(gt_labels)[matched.clamp(min=0)]
-            labels[matched == self.proposal_matcher.BELOW_LOW_THRESHOLD] = 0
-            labels[matched == self.proposal_matcher.BETWEEN_THRESHOLDS] = -1
+            # masked_fill_, not labels[mask] = v: boolean indexing calls
+            # nonzero, a host-device synchronisation on CUDA.
+            labels.masked_fill_(matched == self.proposal_matcher.BELOW_LOW_THRESHOLD, 0)
+            labels.masked_fill_(matched == self.proposal_matcher.BETWEEN_THRESHOLDS, -1)
             matched = matched.clamp(min=0)
             gt_for_rois = gt_bboxes[matched]
         pos_mask, neg_mask = self.sampler([labels])
@@ -192,10 +193,12 @@ class LesionRoIHead(nn.Module):
             num_classes = boxes.shape[1]
             labels = torch.arange(1, num_classes + 1, device=boxes.device).expand(props.shape[0], -1)
             boxes, scores, labels = boxes.reshape(-1, 4), scores[:, 1:].reshape(-1), labels.reshape(-1)
-            # 3. Score threshold, small boxes, per-class NMS, top max_per_img.
-            keep = torch.where(scores > self.score_thr)[0]
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            keep = remove_small_boxes(boxes, self.min_box_size)
+            # 3. Score threshold and small boxes (one nonzero for both, the
+            #    same boxes as thresholding then torchvision's
+            #    remove_small_boxes), per-class NMS, top max_per_img.
+            widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+            keep = torch.where((scores > self.score_thr) & (widths >= self.min_box_size)
+                               & (heights >= self.min_box_size))[0]
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
             keep = batched_nms(boxes, scores, labels, self.nms_iou)[:self.max_per_img]
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]

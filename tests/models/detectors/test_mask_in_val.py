@@ -109,3 +109,68 @@ def test_roi_head_predict_without_detections(tiny_detector, with_mask):
     assert ('masks' in result) is with_mask
     if with_mask:
         assert result.masks.shape == (0, 64, 64)
+
+
+def test_predict_matches_the_torchvision_steps(tiny_detector, sample_factory):
+    """Independent reference: threshold, remove_small_boxes, batched NMS and
+    torchvision's paste_masks_in_image, as the head did before combining
+    the filters and pasting with one host read."""
+    from torchvision.models.detection.roi_heads import paste_masks_in_image as tv_paste
+    from torchvision.ops import batched_nms, clip_boxes_to_image, remove_small_boxes
+
+    from a3d_det.models.detectors.lesion_mask_rcnn import _image_list
+
+    tiny_detector.eval()
+    head = tiny_detector.roi_head
+    data = tiny_detector.data_preprocessor(_data(sample_factory, scale=1.0))
+    with torch.no_grad():
+        feature = tiny_detector.extract_feat(data['inputs'], data['data_samples'])
+        proposals, _ = tiny_detector.rpn_head(
+            _image_list(data['inputs'], data['data_samples']), feature)
+        metas = [s.metainfo for s in data['data_samples']]
+        results = head.predict(feature, proposals, metas)
+        cls_score, bbox_pred = head(feature, proposals)
+        for i, (props, meta, result) in enumerate(zip(
+                proposals, metas, results)):
+            rows = slice(sum(p.shape[0] for p in proposals[:i]),
+                         sum(p.shape[0] for p in proposals[:i + 1]))
+            scores = cls_score[rows].softmax(-1)[:, 1]
+            boxes = clip_boxes_to_image(head.box_coder.decode_single(
+                bbox_pred[rows], props).reshape(-1, 4), meta['img_shape'])
+            keep = torch.where(scores > head.score_thr)[0]
+            boxes, scores = boxes[keep], scores[keep]
+            keep = remove_small_boxes(boxes, head.min_box_size)
+            boxes, scores = boxes[keep], scores[keep]
+            keep = batched_nms(boxes, scores, torch.ones_like(scores, dtype=torch.int64),
+                               head.nms_iou)[:head.max_per_img]
+            boxes, scores = boxes[keep], scores[keep]
+            assert boxes.shape[0] > 0
+            assert torch.equal(result.bboxes, boxes) and torch.equal(result.scores, scores)
+            logits = head.mask_head(head.mask_roi_extractor(feature[i:i + 1], [boxes]))
+            masks = tv_paste(logits[:, :1].sigmoid(), boxes, meta['ori_shape'])[:, 0]
+            assert torch.equal(result.masks, masks > head.mask_thr)
+
+
+def test_no_per_detection_synchronisation(tiny_detector, sample_factory):
+    """Predicting masks adds no synchronising operation per detection (the
+    torchvision paste read each box from the device about 13 times), and the
+    RoI head's loss assigns no labels through boolean masks."""
+    from a3d_det.utils.host_sync import HostSyncCounter
+
+    data = _data(sample_factory)
+    tiny_detector.train()
+    with HostSyncCounter(depth=1) as counter:  # innermost a3d_det/torchvision line
+        tiny_detector(**tiny_detector.data_preprocessor(data, True), mode='loss')
+    assert any(site.startswith('lesion_roi_head') for _, site in counter.counts)
+    assert not [k for k in counter.counts if k[0].endswith('[bool]')
+                and k[1].startswith('lesion_roi_head')], counter.counts
+    tiny_detector.eval()
+    counts = {}
+    for with_mask in (False, True):
+        with torch.no_grad(), HostSyncCounter() as counter:
+            preds = tiny_detector.predict(**tiny_detector.data_preprocessor(data),
+                                          with_mask=with_mask)
+        counts[with_mask] = counter.by_operator()
+    assert sum(len(p.pred_instances.bboxes) for p in preds) > 10
+    assert counts[True] == counts[False]
+    assert 'aten::_local_scalar_dense' not in counts[True]
