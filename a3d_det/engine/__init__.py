@@ -13,6 +13,7 @@ from .cli import (FROC_KEYS, UserInputError, add_common_args,
                   set_froc_dump_file, set_load_from, set_resume, set_work_dir,
                   skip_backbone_pretrained, strip_metric_prefix, write_json)
 from .cpu_amp_optim_wrapper import CPUAmpOptimWrapper
+from .skipped_samples_hook import SkippedSamplesHook
 from .distributed import (default_dist_backend, setup_distributed,
                           slurm_env_to_torch_env)
 
@@ -25,5 +26,5 @@ __all__ = [
     'add_visualization_hook', 'enable_amp', 'froc_summary', 'load_config',
     'run_cli', 'set_froc_dump_file', 'set_load_from', 'set_resume',
     'set_work_dir', 'skip_backbone_pretrained', 'strip_metric_prefix', 'write_json', 'CPUAmpOptimWrapper',
-    'default_dist_backend', 'setup_distributed', 'slurm_env_to_torch_env',
+    'SkippedSamplesHook', 'default_dist_backend', 'setup_distributed', 'slurm_env_to_torch_env',
 ]
