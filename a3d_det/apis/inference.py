@@ -21,6 +21,7 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
+import a3d_det.engine  # noqa: F401  (allowlists the checkpoint classes)
 from a3d_det.registry import DATASETS, MODELS
 
 __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',

@@ -39,10 +39,13 @@ test_pipeline = [
     dict(type='PackLesionInputs'),
 ]
 
+# pin_memory: page-locked batches, copied to the GPU without blocking
+# (LesionDataPreprocessor non_blocking=True).
 train_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
+    pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
@@ -56,6 +59,7 @@ val_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
+    pin_memory=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
