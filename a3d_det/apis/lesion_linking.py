@@ -8,8 +8,8 @@ lesion with its extent along z, its size and its volume:
    starts a new lesion (its key detection);
 2. the lesion grows towards higher and then towards lower slice indices: from
    its last member, the nearest slice at most ``max_gap + 1`` indices away that
-   holds unlinked detections overlapping the member's box with IoU >=
-   ``iou_thr`` gives the best-scoring of them, which becomes the next member;
+   holds unlinked detections overlapping the member's box (IoU > 0 and >=
+   ``iou_thr``) gives the best-scoring of them, which becomes the next member;
 3. so a lesion has at most one detection per slice, bridges up to
    ``max_gap`` slices where the detector missed it, and stops at the first
    longer gap.
@@ -73,12 +73,15 @@ def assign_lesions(slices: Sequence[dict], iou_thr: float = 0.3, max_gap: int = 
     order = sorted(range(len(dets)), key=lambda k: -float(dets[k][2]['score']))
     linked = [False] * len(dets)
 
+    def overlaps(a, b) -> bool:  # boxes must overlap, even at iou_thr 0
+        iou = box_iou_xyxy(a, b)
+        return iou > 0 and iou >= iou_thr
+
     def next_member(cur: int, direction: int) -> int | None:
         index, _, det = dets[cur]
         for step in range(1, max_gap + 2):
             cands = [k for k in by_index.get(index + direction * step, ())
-                     if not linked[k]
-                     and box_iou_xyxy(dets[k][2]['box'], det['box']) >= iou_thr]
+                     if not linked[k] and overlaps(dets[k][2]['box'], det['box'])]
             if cands:  # the best-scoring overlapping detection of that slice
                 return max(cands, key=lambda k: float(dets[k][2]['score']))
         return None
