@@ -116,6 +116,8 @@ def test_readme_is_one_screen_and_links_the_docs():
     pages = {f'docs/{p}.md' for p in ('get_started', 'fusion_operators', 'data', 'training',
                                       'evaluation', 'inference', 'benchmarks', 'reproduction')}
     assert pages <= linked
+    every_page = {f'docs/{p.name}' for p in (ROOT / 'docs').glob('*.md')}
+    assert every_page <= linked, 'link every docs/ page from the README'
     assert all((ROOT / p).is_file() for p in pages)
 
 
