@@ -21,7 +21,9 @@ from mmengine.utils import ProgressBar
 from a3d_det.apis import (inference_detector, init_detector, series_report,
                           slice_report, write_overlays)
 from a3d_det.datasets.dicom import SeriesError, SeriesWarning, read_ct_series
-from a3d_det.engine import UserInputError, load_config, run_cli, write_json
+from a3d_det.utils.cli import run_cli, write_json
+from a3d_det.utils.errors import UserInputError
+from a3d_det.utils.runner_config import load_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
