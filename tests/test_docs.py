@@ -188,3 +188,36 @@ def test_checks_catch_what_they_are_for(tmp_path):
     assert lab_notes('while other jobs ran (see issue 14)') == ['other jobs', 'issue 14']
     assert lab_notes('median of 5 rounds, 1.22x, `x[10:20]`') == []
     assert expand_braces('a{b,c}d{1,2}') == ['abd1', 'abd2', 'acd1', 'acd2']
+
+
+# --- the paper's numbers, copied into the README and the method READMEs --------
+
+def paper_table2() -> dict[tuple[str, int], list[str]]:
+    """(operator, slices) -> the seven sensitivities of docs/paper_tables.csv."""
+    import csv
+    with open(ROOT / 'docs' / 'paper_tables.csv', newline='') as f:
+        return {(r['operator'], int(r['slices'])): [r[k] for k in (
+            'sens@0.5', 'sens@1', 'sens@2', 'sens@4', 'sens@8', 'sens@16', 'avg[0.5-4]')]
+            for r in csv.DictReader(f) if r['table'] == '2'}
+
+
+def test_readme_table2_matches_the_paper():
+    paper = paper_table2()
+    rows = re.findall(r'^\|.*?\| `(\w+Conv)` \| \**([\d.]+)\** \| \**([\d.]+)\** \|',
+                      README.read_text(), flags=re.M)
+    assert len(rows) == 7
+    for op, avg3, avg7 in rows:
+        assert (float(avg3), float(avg7)) == (float(paper[op, 3][-1]), float(paper[op, 7][-1]))
+
+
+@pytest.mark.parametrize('folder', ['no_fusion', 'i3d', 'p3d', 'acs', 'tsm', 'alignshift', 'a3d'])
+def test_method_readme_paper_rows_match_the_paper(folder):
+    fusion = re.search(r"fusion\.type = '(\w+)'", (ROOT / 'configs' / folder / 'README.md').read_text())
+    assert fusion, 'the README names its operator'
+    paper = paper_table2()
+    rows = re.findall(r'^\| paper \| (\d) \|(.*)\|$',
+                      (ROOT / 'configs' / folder / 'README.md').read_text(), flags=re.M)
+    assert sorted(int(d) for d, _ in rows) == [3, 7]
+    for d, cells in rows:
+        values = [float(c) for c in cells.split('|')]
+        assert values == [float(v) for v in paper[fusion.group(1), int(d)]]
