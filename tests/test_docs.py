@@ -116,6 +116,8 @@ def test_readme_is_one_screen_and_links_the_docs():
     pages = {f'docs/{p}.md' for p in ('get_started', 'fusion_operators', 'data', 'training',
                                       'evaluation', 'inference', 'benchmarks', 'reproduction')}
     assert pages <= linked
+    every_page = {f'docs/{p.name}' for p in (ROOT / 'docs').glob('*.md')}
+    assert every_page <= linked, 'link every docs/ page from the README'
     assert all((ROOT / p).is_file() for p in pages)
 
 
@@ -188,3 +190,77 @@ def test_checks_catch_what_they_are_for(tmp_path):
     assert lab_notes('while other jobs ran (see issue 14)') == ['other jobs', 'issue 14']
     assert lab_notes('median of 5 rounds, 1.22x, `x[10:20]`') == []
     assert expand_braces('a{b,c}d{1,2}') == ['abd1', 'abd2', 'acd1', 'acd2']
+
+
+# --- the paper's numbers, copied into the README and the method READMEs --------
+
+def paper_table2() -> dict[tuple[str, int], list[str]]:
+    """(operator, slices) -> the seven sensitivities of docs/paper_tables.csv."""
+    import csv
+    with open(ROOT / 'docs' / 'paper_tables.csv', newline='') as f:
+        return {(r['operator'], int(r['slices'])): [r[k] for k in (
+            'sens@0.5', 'sens@1', 'sens@2', 'sens@4', 'sens@8', 'sens@16', 'avg[0.5-4]')]
+            for r in csv.DictReader(f) if r['table'] == '2'}
+
+
+def test_readme_table2_matches_the_paper():
+    paper = paper_table2()
+    rows = re.findall(r'^\|.*?\| `(\w+Conv)` \| \**([\d.]+)\** \| \**([\d.]+)\** \|',
+                      README.read_text(), flags=re.M)
+    assert len(rows) == 7
+    for op, avg3, avg7 in rows:
+        assert (float(avg3), float(avg7)) == (float(paper[op, 3][-1]), float(paper[op, 7][-1]))
+
+
+@pytest.mark.parametrize('folder', ['no_fusion', 'i3d', 'p3d', 'acs', 'tsm', 'alignshift', 'a3d'])
+def test_method_readme_paper_rows_match_the_paper(folder):
+    fusion = re.search(r"fusion\.type = '(\w+)'", (ROOT / 'configs' / folder / 'README.md').read_text())
+    assert fusion, 'the README names its operator'
+    paper = paper_table2()
+    rows = re.findall(r'^\| paper \| (\d) \|(.*)\|$',
+                      (ROOT / 'configs' / folder / 'README.md').read_text(), flags=re.M)
+    assert sorted(int(d) for d, _ in rows) == [3, 7]
+    for d, cells in rows:
+        values = [float(c) for c in cells.split('|')]
+        assert values == [float(v) for v in paper[fusion.group(1), int(d)]]
+
+
+# --- checkpoints the docs name are ones their config writes ---------------------
+
+CKPT_RE = re.compile(r'work_dirs/(\w+)/(iter|epoch)_(\d+)\.pth')
+
+
+def written_by_config(config: Path, kind: str, n: int) -> bool:
+    """Does training ``config`` as shipped save ``{kind}_{n}.pth``?"""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(config))
+    hook = cfg.default_hooks.checkpoint
+    by_epoch = hook.get('by_epoch', True)
+    last = cfg.train_cfg.get('max_epochs' if by_epoch else 'max_iters')
+    if (kind == 'epoch') != by_epoch or not 0 < n <= last:
+        return False
+    return n % hook.get('interval', 1) == 0 or (n == last and hook.get('save_last', True))
+
+
+def test_named_checkpoints_are_written_by_their_config():
+    seen = 0
+    for path in DOCS:
+        for name, kind, n in CKPT_RE.findall(path.read_text()):
+            configs = list(ROOT.glob(f'configs/*/{name}.py'))
+            if not configs:
+                continue                      # a --work-dir of the reader's choice
+            seen += 1
+            assert written_by_config(configs[0], kind, int(n)), (
+                f'{path.relative_to(ROOT)}: {name} does not write {kind}_{n}.pth')
+    assert seen >= 3
+
+
+def test_checkpoint_check_itself():
+    default = ROOT / 'configs' / 'a3d' / 'a3d_densenet121_3slice_synthetic.py'
+    assert written_by_config(default, 'iter', 1000)
+    assert written_by_config(default, 'iter', 500)
+    assert not written_by_config(default, 'iter', 400)
+    assert not written_by_config(default, 'epoch', 20)
+    table2 = ROOT / 'configs' / 'a3d' / 'a3d_densenet121_7slice_deeplesion.py'
+    assert written_by_config(table2, 'epoch', 20)
+    assert not written_by_config(table2, 'epoch', 24)

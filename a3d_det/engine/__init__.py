@@ -26,6 +26,7 @@ from a3d_det.engine.distributed import (default_dist_backend, setup_distributed,
 from a3d_det.engine.mask_prediction import enable_masks_if_needed, masks_needed
 from a3d_det.engine.resume import (ResumeSearch, checkpoint_problem, find_resume_checkpoint,
                                    resume_candidates)
+from a3d_det.engine.skipped_samples_hook import SkippedSamplesHook
 
 register_checkpoint_safe_globals()
 
@@ -53,7 +54,7 @@ __all__ = [
     'ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_write',
     'ResumeSearch', 'checkpoint_problem', 'find_resume_checkpoint', 'resume_candidates',
     'checkpoint_safe_globals', 'history_buffer_getattr',
-    'register_checkpoint_safe_globals', 'CPUAmpOptimWrapper',
+    'register_checkpoint_safe_globals', 'CPUAmpOptimWrapper', 'SkippedSamplesHook',
     'default_dist_backend', 'setup_distributed', 'slurm_env_to_torch_env',
     *_MOVED,
 ]

@@ -10,6 +10,11 @@ default_hooks = dict(
     # (a3d_det.engine.AtomicCheckpointHook): a crash never leaves a partial one.
     checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Training skips a sample whose slices cannot be read (the dataset's
+    # max_skipped_fraction limits how many); this hook counts them over all
+    # loader workers, logs the count each epoch and validation, and stops
+    # training above the limit.
+    skipped_samples=dict(type='SkippedSamplesHook'),
 )
 
 env_cfg = dict(
