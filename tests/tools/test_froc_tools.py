@@ -1,6 +1,5 @@
 """tools/analysis/eval_froc.py, plot_froc.py and results_table.py."""
 import csv
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from a3d_det.evaluation import evaluate_froc, image_record, save_froc_dump
+from tests.helpers.tools import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools', 'analysis')
@@ -21,12 +21,7 @@ def _run(tool, *args, cwd=None):
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        'froc_tool_' + name[:-3], osp.join(TOOLS, name))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool(f'analysis/{name}')
 
 
 def _one_line_error(proc, tool):

@@ -6,18 +6,15 @@ an uninterrupted run), --amp on CPU, two-process gloo training, and the
 one-line errors for user mistakes.
 """
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'engine'))
-from platform_fixtures import (free_port, run_tool,  # noqa: E402
-                               run_tool_in_process, write_tiny_config)
-
-import a3d_det.engine  # noqa: E402,F401  (weights_only loading of our files)
-from a3d_det.engine import checkpoint_problem  # noqa: E402
+import a3d_det.engine  # noqa: F401  (weights_only loading of our files)
+from a3d_det.engine import checkpoint_problem
+from tests.helpers.platform_fixtures import (free_port, run_tool, run_tool_in_process,
+                                             write_tiny_config)
 
 
 def _weights(path: Path) -> dict:
