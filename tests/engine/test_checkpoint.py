@@ -48,6 +48,7 @@ def trained(tmp_path_factory):
     return work_dir / 'iter_2.pth', runner
 
 
+@pytest.mark.slow
 def test_plain_torch_load_fails_and_import_fixes_it(trained):
     """The reason for the fix, in a fresh process: torch.load's default
     (weights_only=True) refuses mmengine's checkpoint until a3d_det.engine

@@ -120,6 +120,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_gloo_equals_one_process(worker, tmp_path):
     single = worker.evaluate(worker.make_samples(), list(range(9)), 9,
                              str(tmp_path / 'single.json'))

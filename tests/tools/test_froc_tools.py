@@ -66,6 +66,7 @@ def test_eval_froc_prints_table_and_writes_metrics(dump, tmp_path, capsys):
     assert json.loads(out.read_text()) == expected
 
 
+@pytest.mark.slow
 def test_eval_froc_user_errors_are_one_line(dump, tmp_path, capsys):
     line = _one_line_error(_run('eval_froc.py', str(tmp_path / 'no.json')),
                            'eval_froc')
@@ -110,6 +111,7 @@ def _paper_value(method, slices, key):
     raise KeyError(method)
 
 
+@pytest.mark.slow
 def test_results_table_puts_our_runs_next_to_the_paper(tmp_path):
     run_dir = tmp_path / 'a3d_densenet121_7slice_deeplesion'
     run_dir.mkdir()
@@ -136,6 +138,7 @@ def test_results_table_puts_our_runs_next_to_the_paper(tmp_path):
     assert lines[-1].startswith('| **A3D (ours)** | | 7 | 80.12')
 
 
+@pytest.mark.slow
 def test_results_table_errors(tmp_path, capsys):
     line = _one_line_error(_run('results_table.py', '--run', 'a3d:x:y.json'),
                            'results_table')

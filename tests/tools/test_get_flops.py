@@ -133,6 +133,7 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
         assert code != 0 and msg in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_script_exit_status():
     """The script itself: a user mistake is a non-zero exit without traceback."""
     res = subprocess.run([sys.executable, str(ROOT / 'tools/analysis/get_flops.py'),

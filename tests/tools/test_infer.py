@@ -57,6 +57,7 @@ def _run_main(argv, capsys):
     return code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_dicom_series_end_to_end(tiny, ct5n, tmp_path):
     out = tmp_path / 'out'
     proc = subprocess.run(

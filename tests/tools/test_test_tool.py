@@ -6,6 +6,9 @@ import pytest
 from tests.helpers.platform_fixtures import (free_port, run_tool, run_tool_in_process,
                                              write_tiny_config)
 
+#: Every test here trains or tests in subprocesses.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):

@@ -12,6 +12,9 @@ import pytest
 
 from tests.helpers.platform_fixtures import run_tool
 
+#: Every test here trains or tests in subprocesses.
+pytestmark = pytest.mark.slow
+
 CONFIG = 'configs/a3d/a3d_densenet121_3slice_synthetic.py'
 FROC_KEYS = ['sens@0.5', 'sens@1', 'sens@2', 'sens@4', 'sens@8', 'sens@16',
              'avg[0.5-4]']
