@@ -122,6 +122,10 @@ def test_enhanced_ct_gives_the_single_frame_detections(tiny, tmp_path, capsys):
     assert code == 0, cap.err
     code, cap, classic = run(tiny, ct_files.CT5N, tmp_path / 'o2', capsys, '--score-thr', '0.3')
     assert detections_of(enh) == detections_of(classic)
+    # CT5N's sorted file names run from superior to inferior
+    assert [(s['file'], s['frame']) for s in enh['slices']] == [
+        ('enh1.dcm', 2), ('enh1.dcm', 1), ('enh0.dcm', 3), ('enh0.dcm', 2), ('enh0.dcm', 1)]
+    assert all('frame' not in s for s in classic['slices'])
 
 
 @pytest.mark.parametrize('variant', ['dcm2niix_rows_flipped', 'ras_plus'])
