@@ -1,15 +1,16 @@
 """Train a detector: ``python tools/train.py CONFIG [options]``.
 
 Thin around mmengine's Runner: parse arguments, prepare the config
-(``a3d_det.engine``), build the Runner and call ``train()``. Distributed:
+(``a3d_det.utils.runner_config``), build the Runner and call ``train()``. Distributed:
 ``tools/dist_train.sh CONFIG NPROC [options]`` (torchrun, ``--launcher
 pytorch``) or ``tools/slurm_train.sh`` (srun, ``--launcher slurm``).
 """
 import argparse
 
-from a3d_det.engine import (add_common_args, build_runner, enable_amp,
-                            load_config, run_cli, set_resume, set_work_dir,
-                            setup_distributed)
+from a3d_det.engine import enable_masks_if_needed, setup_distributed
+from a3d_det.utils.cli import add_common_args, run_cli
+from a3d_det.utils.runner_config import (build_runner, enable_amp, load_config, set_resume,
+                                         set_work_dir)
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,6 +33,7 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options)
     set_work_dir(cfg, args.work_dir, args.config)
     set_resume(cfg, args.resume)
+    enable_masks_if_needed(cfg)  # validation predicts masks only for a mask metric
     if args.amp:
         enable_amp(cfg)
     if args.seed is not None:

@@ -21,6 +21,7 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
+import a3d_det.engine  # noqa: F401  (allowlists the checkpoint classes)
 from a3d_det.registry import DATASETS, MODELS
 
 __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',
@@ -124,6 +125,8 @@ def init_detector(config: Union[str, Config],
     if checkpoint is not None:
         load_detector_checkpoint(model, checkpoint)
     model.cfg = config
+    if hasattr(model, 'with_mask_in_val'):
+        model.with_mask_in_val = True  # inference (test_step) keeps the masks
     model.to(device)
     model.eval()
     return model

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os.path as osp
 from collections import OrderedDict
@@ -9,10 +10,14 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
 
 from ..registry import DATASETS, TRANSFORMS
-from .deeplesion import DEFAULT_WINDOW
+from .deeplesion import DEFAULT_WINDOW, SliceReadError
 from .dl_info import SPLITS, iter_dl_info
+from .skipped_samples import (DEFAULT_MAX_SKIPPED_FRACTION, SKIPPED_KEY, check_fraction,
+                              check_skipped)
 
 
 def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,11 +65,25 @@ class DeepLesionDataset(BaseDataset):
         num_slices: D, filled into ``LoadMultiSliceFromFile`` of the pipeline
             when that transform does not set it.
         slice_interval: target slice interval (mm), filled in likewise;
-            ``None`` reads native neighbours (AlignShift).
+            ``None`` reads native neighbours.
+        interpolation: ``'linear'`` or ``'published'`` (the published
+            loaders' 7-slice offsets), filled in likewise.
+        native_if_thicker: native neighbours at slice intervals >=
+            ``slice_interval`` (the published AlignShift input), filled in
+            likewise.
         window: HU window, filled into ``WindowCT`` likewise.
         image_dir: the slice folder, relative to ``data_root``.
         filter_noisy: drop lesions marked Possibly_noisy (and images left
             with none).
+        max_skipped_fraction: in training (``test_mode=False``), a sample
+            whose slices cannot be read (:class:`SliceReadError`) is skipped
+            with a warning naming the file and another is drawn; more than
+            this fraction of the samples skipped raises
+            :class:`SkippedSamplesError` listing them. The samples skipped
+            while fetching an item travel in its data sample's metainfo
+            (``skipped_samples``) to ``SkippedSamplesHook``, which counts
+            them over all loader workers and logs the count. In test mode an
+            unreadable image is an error.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``test_mode``, ``indices``, ``lazy_init``, ...).
 
@@ -77,6 +96,8 @@ class DeepLesionDataset(BaseDataset):
     """
 
     METAINFO = dict(classes=('lesion',))
+    #: multi-slice loading transforms that take the dataset's sampling settings.
+    LOADERS = ('LoadMultiSliceFromFile',)
 
     def __init__(self,
                  data_root: str = 'data/DeepLesion',
@@ -84,9 +105,12 @@ class DeepLesionDataset(BaseDataset):
                  split: Optional[str] = 'train',
                  num_slices: int = 3,
                  slice_interval: Optional[float] = 2.0,
+                 interpolation: str = 'linear',
+                 native_if_thicker: bool = False,
                  window: Sequence[float] = DEFAULT_WINDOW,
                  image_dir: str = 'Images_png',
                  filter_noisy: bool = True,
+                 max_skipped_fraction: float = DEFAULT_MAX_SKIPPED_FRACTION,
                  pipeline: Sequence[Union[dict, Any]] = (),
                  **kwargs) -> None:
         if split is not None and split not in SPLITS:
@@ -96,9 +120,15 @@ class DeepLesionDataset(BaseDataset):
         self.split = split
         self.num_slices = num_slices
         self.slice_interval = slice_interval
+        self.interpolation = interpolation
+        self.native_if_thicker = native_if_thicker
         self.window = tuple(window)
         self.image_dir = osp.join(data_root, image_dir) if data_root else image_dir
         self.filter_noisy = filter_noisy
+        self.max_skipped_fraction = check_fraction(max_skipped_fraction)
+        # {file_name: reason} skipped in this process; those of the current item.
+        self.skipped: dict[str, str] = {}
+        self._pending: dict[str, str] = {}
         # Built here with a3d_det's registry, so the dataset works without
         # default_scope (mmengine's Compose would look in its root registry).
         pipeline = [TRANSFORMS.build(self._fill_defaults(t)) if isinstance(t, dict) else t
@@ -106,20 +136,23 @@ class DeepLesionDataset(BaseDataset):
         super().__init__(ann_file=ann_file, data_root=data_root, pipeline=pipeline, **kwargs)
 
     def _fill_defaults(self, transform: Union[dict, Any]) -> Union[dict, Any]:
-        """Give the dataset's num_slices / slice_interval / window to the
-        loading and windowing transforms that leave them unset."""
+        """Give the dataset's num_slices / slice_interval / interpolation /
+        native_if_thicker / window to the loading and windowing transforms
+        that leave them unset."""
         if not isinstance(transform, dict):
             return transform
         t = copy.deepcopy(transform)
         kind = t.get('type')
         name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
         name = name.split('.')[-1]
-        if name == 'LoadMultiSliceFromFile':
+        if name in self.LOADERS:
             for key, val in (('num_slices', self.num_slices),
-                             ('slice_interval', self.slice_interval)):
+                             ('slice_interval', self.slice_interval),
+                             ('interpolation', self.interpolation),
+                             ('native_if_thicker', self.native_if_thicker)):
                 if key in t and t[key] != val:
                     raise ValueError(
-                        f'LoadMultiSliceFromFile({key}={t[key]!r}) disagrees with the '
+                        f'{name}({key}={t[key]!r}) disagrees with the '
                         f'dataset\'s {key}={val!r}; set it in one place only')
                 t[key] = val
         elif name == 'WindowCT':
@@ -128,6 +161,32 @@ class DeepLesionDataset(BaseDataset):
                                  f'the dataset\'s window={self.window}; set it in one place only')
             t['window'] = self.window
         return t
+
+    def prepare_data(self, idx: int) -> Any:
+        """The pipeline's output for item ``idx``; in training ``None`` (skip,
+        mmengine's refetch draws another) when its slices cannot be read."""
+        try:
+            return super().prepare_data(idx)
+        except SliceReadError as err:
+            if self.test_mode:
+                raise
+            reason = str(err)
+        name = self.get_data_info(idx)['file_name']
+        self.skipped[name] = self._pending[name] = reason
+        print_log(f'{reason}; skipping training sample {name} and drawing another',
+                  logger='current', level=logging.WARNING)
+        # This process's count is a lower bound of the run's.
+        check_skipped(self.skipped, len(self), self.max_skipped_fraction)
+        return None
+
+    def __getitem__(self, idx: int) -> Any:
+        self._pending = {}
+        data = super().__getitem__(idx)
+        sample = data.get('data_samples') if isinstance(data, dict) else None
+        if self._pending and isinstance(sample, BaseDataElement):
+            sample.set_metainfo({SKIPPED_KEY: dict(self._pending)})
+        self._pending = {}
+        return data
 
     def _serialize_data(self) -> tuple[np.ndarray, np.ndarray]:
         # mmengine cannot serialise an empty list (np.concatenate of nothing);

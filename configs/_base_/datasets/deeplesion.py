@@ -1,5 +1,5 @@
 # DeepLesion (NIH) at data/DeepLesion: Images_png/ and DL_info.csv (see
-# data/README.md), with the paper's pipeline (Sec. 3.1): slices resampled to
+# docs/data.md), with the paper's pipeline (Sec. 3.1): slices resampled to
 # 2 mm, HU window [-1024, 2050] -> [-50, 205], random horizontal flip,
 # shift/scale/rotate, resize to 512, padding to a multiple of 32. The official
 # 70/15/15 split (Train_Val_Test), one key image per sample, 1 image per GPU
@@ -24,8 +24,11 @@ train_pipeline = [
     dict(type='LoadLesionAnnotations', with_mask=True),
     dict(type='WindowCT'),
     dict(type='RandomHorizontalFlip', prob=0.5),
+    # As published (albumentations ShiftScaleRotate): bicubic image, reflect-101
+    # border for image and masks, boxes = envelope of the 4 rotated corners.
     dict(type='RandomShiftScaleRotate', shift_limit=0.04, scale_limit=0.2,
-         rotate_limit=15, prob=0.8),
+         rotate_limit=15, prob=0.8, interpolation='bicubic',
+         border_mode='reflect101', box_mode='corners'),
     dict(type='ResizeCT', size=512),
     dict(type='PadCT', size_divisor=32),
     dict(type='PackLesionInputs'),
@@ -39,10 +42,13 @@ test_pipeline = [
     dict(type='PackLesionInputs'),
 ]
 
+# pin_memory: page-locked batches, copied to the GPU without blocking
+# (LesionDataPreprocessor non_blocking=True).
 train_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
+    pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
@@ -56,6 +62,7 @@ val_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
+    pin_memory=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(

@@ -1,85 +1,33 @@
-"""Config preparation shared by ``tools/train.py`` and ``tools/test.py``.
+"""Config preparation of ``tools/train.py`` and ``tools/test.py``.
 
-The tools only parse arguments, call these functions and build mmengine's
-Runner. User mistakes (a missing config or checkpoint, an option the config
-cannot take) raise :class:`UserInputError`, which :func:`run_cli` turns into
-a one-line ``error: ...`` on stderr and exit status 2, without a traceback.
+The tools parse arguments, call these functions and build mmengine's Runner.
+User mistakes (a missing or unreadable config or checkpoint, an option the
+config cannot take) raise :class:`~a3d_det.utils.errors.UserInputError`.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import os
 import os.path as osp
 import sys
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from a3d_det.evaluation import AVG_KEY, FP_LEVELS, sens_key
+from a3d_det.engine.resume import checkpoint_problem, find_resume_checkpoint
 from a3d_det.registry import HOOKS
+from a3d_det.utils.errors import UserInputError, require_file
 
 __all__ = [
-    'UserInputError', 'run_cli', 'add_common_args', 'build_runner',
-    'load_config', 'set_work_dir', 'set_resume',
-    'enable_amp', 'set_load_from', 'set_froc_dump_file',
-    'add_visualization_hook', 'strip_metric_prefix', 'froc_summary',
-    'write_json', 'FROC_KEYS',
+    'add_visualization_hook', 'build_runner', 'enable_amp', 'load_config',
+    'set_froc_dump_file', 'set_load_from', 'set_resume', 'set_work_dir',
 ]
-
-#: The summary keys of the FROC metric (docs/CONTRACTS.md), in table order:
-#: sens@0.5 ... sens@16, avg[0.5-4].
-FROC_KEYS: tuple[str, ...] = tuple(sens_key(lv) for lv in FP_LEVELS) + (AVG_KEY,)
 
 FROC_METRIC_TYPE = 'DeepLesionFROCMetric'
 VISUALIZATION_HOOK_TYPE = 'LesionVisualizationHook'
-
-
-class UserInputError(Exception):
-    """A mistake in the command line or the files it names."""
-
-
-def run_cli(main: Callable[[], Any]) -> None:
-    """Run ``main()``; report a :class:`UserInputError` in one line, exit 2.
-
-    A distributed run's ranks wait for each other after a successful run and
-    destroy the process group before exiting: a rank leaving first while its
-    gloo group was left to interpreter shutdown aborted the process
-    ("terminate called without an active exception") in about half of the
-    two-process runs here.
-    """
-    distributed = lambda: torch.distributed.is_available() and torch.distributed.is_initialized()  # noqa: E731
-    try:
-        main()
-    except UserInputError as err:
-        print(f'error: {err}', file=sys.stderr)
-        sys.exit(2)
-    else:
-        if distributed():  # every rank finished: leave together
-            torch.distributed.barrier()
-    finally:
-        if distributed():
-            torch.distributed.destroy_process_group()
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """``--work-dir``, ``--cfg-options`` and ``--launcher`` (both tools)."""
-    parser.add_argument('--work-dir',
-                        help='where logs and checkpoints go '
-                        '(default: work_dirs/<config name>)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default=None,
-        help='override config keys, e.g. train_cfg.max_iters=10 '
-        'test_dataloader.dataset.data_root=data/x')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
-                        default='none', help='job launcher')
-    # Set by the deprecated torch.distributed.launch; torchrun uses env vars.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
 
 
 def build_runner(cfg: Config) -> Runner:
@@ -88,9 +36,9 @@ def build_runner(cfg: Config) -> Runner:
         else RUNNERS.build(cfg)
 
 
-def _require_file(path: str, what: str) -> None:
-    if not osp.isfile(path):
-        raise UserInputError(f'{what} not found: {path}')
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f'{type(err).__name__}: {lines[0] if lines else ""}'.rstrip(': ')
 
 
 def load_config(path: str, cfg_options: Mapping[str, Any] | None = None) -> Config:
@@ -101,12 +49,16 @@ def load_config(path: str, cfg_options: Mapping[str, Any] | None = None) -> Conf
         cfg_options: ``key.sub=value`` overrides from ``DictAction``.
 
     Raises:
-        UserInputError: the file is missing or not a ``.py`` config.
+        UserInputError: the file is missing, not a ``.py`` config, or mmengine
+            cannot read it.
     """
-    _require_file(path, 'config file')
+    require_file(path, 'config file')
     if not path.endswith('.py'):
         raise UserInputError(f'config must be a .py file: {path}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as err:  # syntax error, missing _base_, bad import ...
+        raise UserInputError(f'cannot read config {path}: {_one_line(err)}') from None
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))
     return cfg
@@ -122,30 +74,47 @@ def set_work_dir(cfg: Config, work_dir: str | None, config_path: str) -> None:
 
 
 def set_resume(cfg: Config, resume: str | None) -> None:
-    """Apply ``--resume`` (``'auto'``: latest checkpoint of the work dir).
+    """Apply ``--resume`` (``'auto'``: newest readable checkpoint of the work dir).
 
     Resuming restores the model, optimiser, parameter schedulers, message
     hub and the epoch/iteration counters; the Runner logs
-    ``resumed epoch: E, iter: I``.
+    ``resumed epoch: E, iter: I``. ``'auto'`` tries the work dir's
+    checkpoints from the newest (:func:`a3d_det.engine.find_resume_checkpoint`);
+    each unreadable one (truncated, damaged) is named in a warning and the
+    next older one is tried. Without any checkpoint training starts from
+    scratch.
 
     Args:
         cfg: the config; ``resume`` and ``load_from`` are set.
         resume: ``None`` (no resume), ``'auto'`` or a checkpoint path.
 
     Raises:
-        UserInputError: the named checkpoint does not exist.
+        UserInputError: the named checkpoint does not exist or cannot be
+            read; with ``'auto'``, checkpoints exist but none can be read.
     """
     if resume is None:
         return
     cfg.resume = True
     if resume == 'auto':
-        cfg.load_from = None  # Runner: find_latest_checkpoint(work_dir)
-        last = osp.join(cfg.work_dir, 'last_checkpoint')
-        if not osp.isfile(last):
+        search = find_resume_checkpoint(cfg.work_dir)
+        for path, problem in search.rejected:
+            print(f'warning: --resume: cannot read checkpoint {path}: {problem}; '
+                  'trying the previous one', file=sys.stderr)
+        if search.checkpoint is not None:
+            print(f'--resume: resuming from {search.checkpoint}', file=sys.stderr)
+        elif search.rejected:
+            tried = '; '.join(f'{path} ({problem})' for path, problem in search.rejected)
+            raise UserInputError(f'--resume: no readable checkpoint in {cfg.work_dir}; '
+                                 f'tried {tried}')
+        else:
             print(f'--resume: no checkpoint in {cfg.work_dir} yet, '
                   'training from scratch', file=sys.stderr)
+        cfg.load_from = search.checkpoint  # None: the Runner starts afresh
     else:
-        _require_file(resume, 'checkpoint to resume from')
+        require_file(resume, 'checkpoint to resume from')
+        problem = checkpoint_problem(resume)
+        if problem is not None:
+            raise UserInputError(f'cannot read checkpoint to resume from: {resume}: {problem}')
         cfg.load_from = resume
 
 
@@ -153,7 +122,7 @@ def set_load_from(cfg: Config, checkpoint: str) -> None:
     """Evaluate ``checkpoint`` (weights only; ``weights_only=True`` load).
     The backbone's ImageNet file is not read: it loads in ``init_weights``,
     which the Runner calls only to train."""
-    _require_file(checkpoint, 'checkpoint')
+    require_file(checkpoint, 'checkpoint')
     cfg.load_from = checkpoint
     cfg.resume = False
 
@@ -221,43 +190,3 @@ def add_visualization_hook(cfg: Config, show_dir: str) -> None:
     hooks = [h for h in hooks if h.get('type') != VISUALIZATION_HOOK_TYPE]
     hooks.append(dict(type=VISUALIZATION_HOOK_TYPE, show_dir=show_dir))
     cfg.custom_hooks = hooks
-
-
-def strip_metric_prefix(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """``{'deeplesion/sens@0.5': x}`` -> ``{'sens@0.5': x}``.
-
-    Only a leading metric prefix goes: breakdown keys such as
-    ``sens@4/interval<=2mm`` keep their group.
-    """
-    def strip(key: str) -> str:
-        head, sep, rest = key.partition('/')
-        return rest if sep and '@' not in head else key
-
-    return {strip(key): value for key, value in metrics.items()}
-
-
-def froc_summary(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """What ``--json-out`` writes.
-
-    The seven FROC keys (fractions in [0, 1], in table order) when the
-    metrics have them all; otherwise every scalar metric, prefix stripped.
-    """
-    stripped = strip_metric_prefix(metrics)
-    if all(key in stripped for key in FROC_KEYS):
-        return {key: float(stripped[key]) for key in FROC_KEYS}
-    summary = {}
-    for key, value in stripped.items():
-        try:
-            summary[key] = float(value)
-        except (TypeError, ValueError):
-            continue
-    return summary
-
-
-def write_json(path: str, data: Mapping[str, Any] | Sequence[Any]) -> None:
-    """Write ``data`` as indented JSON, creating the folder."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(data, f, indent=2)
-        f.write('\n')
