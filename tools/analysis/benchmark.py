@@ -6,7 +6,9 @@ Tasks (``--task TASK --help`` lists a task's options):
 * ``data``: DeepLesion multi-slice loading and the training pipeline, samples/s;
 * ``froc``: the vectorised FROC against the published per-prediction loop;
 * ``train``: seconds per training iteration and peak memory per fusion operator;
-* ``infer``: latency per key slice of the A3D detector.
+* ``infer``: latency per key slice of the A3D detector;
+* ``speed``: DenseNet3D against torchvision's 2D DenseNet-121 on the same
+  slices, and A3D against no fusion in the detector's train and test steps.
 
 Every task times its cases in interleaved rounds (``--rounds``, order rotated
 each round, untimed ``--warmup`` rounds first), reports medians and the median

@@ -23,7 +23,7 @@ from a3d_det.utils.errors import require_file
 __all__ = ['METHODS', 'TASKS', 'leaf_config', 'task_module']
 
 #: Task names, in the order ``--help`` lists them.
-TASKS: tuple[str, ...] = ('fusion', 'data', 'froc', 'train', 'infer')
+TASKS: tuple[str, ...] = ('fusion', 'data', 'froc', 'train', 'infer', 'speed')
 
 #: Fusion operator -> its method folder under ``configs/``.
 METHODS: dict[str, str] = {
