@@ -70,3 +70,27 @@ def test_inplace_change_of_an_output_is_refused_in_training():
         out = net(x)[0]
         expected = out + 1
         torch.testing.assert_close(out.add_(1), expected)
+
+
+@pytest.mark.parametrize('fusion', ['NoFusionConv', 'A3DConv'])
+@pytest.mark.parametrize('memory_efficient', [False, True])
+def test_buffer_holds_less_memory_for_backward(fusion, memory_efficient, monkeypatch):
+    """The tensors autograd keeps for backward (distinct storages) take less
+    memory than with per-layer concatenations: the layers' inputs are views of
+    one buffer."""
+    net = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(3, 4, 4),
+                     memory_efficient=memory_efficient).train()
+    x = torch.randn(1, 1, 3, 64, 64)
+
+    def saved_bytes() -> int:
+        storages: dict[int, int] = {}
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            net(x)
+        return sum(storages.values())
+    buffered = saved_bytes()
+    monkeypatch.setattr(_DenseBlock, 'forward', _DenseBlock.forward_concat)
+    assert buffered < saved_bytes()
