@@ -6,6 +6,7 @@ import logging
 import math
 import os.path as osp
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -16,6 +17,7 @@ from mmengine.structures import BaseDataElement
 from ..registry import DATASETS, TRANSFORMS
 from .deeplesion import DEFAULT_WINDOW, SliceReadError
 from .dl_info import SPLITS, iter_dl_info
+from .transforms import MultiSliceLoading, WindowCT
 from .skipped_samples import (DEFAULT_MAX_SKIPPED_FRACTION, SKIPPED_KEY, check_fraction,
                               check_skipped)
 
@@ -51,6 +53,55 @@ def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(images.values())
 
 
+#: What a ``DeepLesionDataset`` fills into its multi-slice loader and
+#: ``WindowCT`` when neither the dataset config nor the transform sets it.
+PIPELINE_DEFAULTS: dict[str, Any] = dict(num_slices=3, slice_interval=2.0,
+                                         window=tuple(DEFAULT_WINDOW))
+
+
+def _transform_class(transform: dict) -> Optional[type]:
+    kind = transform.get('type')
+    return TRANSFORMS.get(kind) if isinstance(kind, str) else kind
+
+
+def fill_pipeline(pipeline: Sequence[Union[dict, Any]], num_slices: int,
+                  slice_interval: Optional[float],
+                  window: Sequence[float]) -> list[Union[dict, Any]]:
+    """Give a dataset's ``num_slices`` / ``slice_interval`` / ``window`` to
+    the multi-slice loader (file or array) and ``WindowCT`` configs of a
+    pipeline that leave them unset. The one place these are filled in: the
+    dataset and in-memory inference both call it.
+
+    Returns:
+        A copy of ``pipeline`` (built transforms pass through unchanged).
+
+    Raises:
+        ValueError: a transform sets one of them to another value.
+    """
+    out = []
+    for transform in pipeline:
+        if not isinstance(transform, dict):
+            out.append(transform)
+            continue
+        t = copy.deepcopy(dict(transform))
+        cls = _transform_class(t)
+        if isinstance(cls, type) and issubclass(cls, MultiSliceLoading):
+            for key, val in (('num_slices', num_slices), ('slice_interval', slice_interval)):
+                if key in t and t[key] != val:
+                    raise ValueError(
+                        f'{cls.__name__}({key}={t[key]!r}) disagrees with the '
+                        f'dataset\'s {key}={val!r}; set it in one place only')
+                t[key] = val
+        elif isinstance(cls, type) and issubclass(cls, WindowCT):
+            window = tuple(float(v) for v in window)
+            if 'window' in t and tuple(t['window']) != window:
+                raise ValueError(f'WindowCT(window={tuple(t["window"])}) disagrees with '
+                                 f'the dataset\'s window={window}; set it in one place only')
+            t['window'] = window
+        out.append(t)
+    return out
+
+
 @DATASETS.register_module()
 class DeepLesionDataset(BaseDataset):
     """DeepLesion (NIH), one item per key slice (paper Sec. 3.1).
@@ -62,8 +113,9 @@ class DeepLesionDataset(BaseDataset):
             ``tools/dataset_converters/prepare_deeplesion.py``; it adds masks).
         split: ``'train'`` | ``'val'`` | ``'test'`` (Train_Val_Test 1 | 2 | 3),
             or ``None`` for all.
-        num_slices: D, filled into ``LoadMultiSliceFromFile`` of the pipeline
-            when that transform does not set it.
+        num_slices: D, filled into the multi-slice loader of the pipeline
+            (``LoadMultiSliceFromFile`` or ``LoadMultiSliceFromArray``) when
+            it does not set it (:func:`fill_pipeline`).
         slice_interval: target slice interval (mm), filled in likewise;
             ``None`` reads native neighbours (AlignShift).
         window: HU window, filled into ``WindowCT`` likewise.
@@ -91,14 +143,22 @@ class DeepLesionDataset(BaseDataset):
     """
 
     METAINFO = dict(classes=('lesion',))
+    PIPELINE_DEFAULTS = PIPELINE_DEFAULTS
+
+    @classmethod
+    def pipeline_settings(cls, dataset_cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """``num_slices``, ``slice_interval`` and ``window`` a dataset built
+        from ``dataset_cfg`` fills into its pipeline (the config's values, else
+        the class's defaults); in-memory inference reads them here."""
+        return {k: dataset_cfg.get(k, v) for k, v in cls.PIPELINE_DEFAULTS.items()}
 
     def __init__(self,
                  data_root: str = 'data/DeepLesion',
                  ann_file: str = 'DL_info.csv',
                  split: Optional[str] = 'train',
-                 num_slices: int = 3,
-                 slice_interval: Optional[float] = 2.0,
-                 window: Sequence[float] = DEFAULT_WINDOW,
+                 num_slices: int = PIPELINE_DEFAULTS['num_slices'],
+                 slice_interval: Optional[float] = PIPELINE_DEFAULTS['slice_interval'],
+                 window: Sequence[float] = PIPELINE_DEFAULTS['window'],
                  image_dir: str = 'Images_png',
                  filter_noisy: bool = True,
                  max_skipped_fraction: float = DEFAULT_MAX_SKIPPED_FRACTION,
@@ -120,33 +180,9 @@ class DeepLesionDataset(BaseDataset):
         self._pending: dict[str, str] = {}
         # Built here with a3d_det's registry, so the dataset works without
         # default_scope (mmengine's Compose would look in its root registry).
-        pipeline = [TRANSFORMS.build(self._fill_defaults(t)) if isinstance(t, dict) else t
-                    for t in pipeline]
+        pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t
+                    for t in fill_pipeline(pipeline, num_slices, slice_interval, self.window)]
         super().__init__(ann_file=ann_file, data_root=data_root, pipeline=pipeline, **kwargs)
-
-    def _fill_defaults(self, transform: Union[dict, Any]) -> Union[dict, Any]:
-        """Give the dataset's num_slices / slice_interval / window to the
-        loading and windowing transforms that leave them unset."""
-        if not isinstance(transform, dict):
-            return transform
-        t = copy.deepcopy(transform)
-        kind = t.get('type')
-        name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
-        name = name.split('.')[-1]
-        if name == 'LoadMultiSliceFromFile':
-            for key, val in (('num_slices', self.num_slices),
-                             ('slice_interval', self.slice_interval)):
-                if key in t and t[key] != val:
-                    raise ValueError(
-                        f'LoadMultiSliceFromFile({key}={t[key]!r}) disagrees with the '
-                        f'dataset\'s {key}={val!r}; set it in one place only')
-                t[key] = val
-        elif name == 'WindowCT':
-            if 'window' in t and tuple(t['window']) != self.window:
-                raise ValueError(f'WindowCT(window={tuple(t["window"])}) disagrees with '
-                                 f'the dataset\'s window={self.window}; set it in one place only')
-            t['window'] = self.window
-        return t
 
     def prepare_data(self, idx: int) -> Any:
         """The pipeline's output for item ``idx``; in training ``None`` (skip,
