@@ -56,6 +56,7 @@ def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 #: What a ``DeepLesionDataset`` fills into its multi-slice loader and
 #: ``WindowCT`` when neither the dataset config nor the transform sets it.
 PIPELINE_DEFAULTS: dict[str, Any] = dict(num_slices=3, slice_interval=2.0,
+                                         interpolation='linear', native_if_thicker=False,
                                          window=tuple(DEFAULT_WINDOW))
 
 
@@ -64,13 +65,13 @@ def _transform_class(transform: dict) -> Optional[type]:
     return TRANSFORMS.get(kind) if isinstance(kind, str) else kind
 
 
-def fill_pipeline(pipeline: Sequence[Union[dict, Any]], num_slices: int,
-                  slice_interval: Optional[float],
-                  window: Sequence[float]) -> list[Union[dict, Any]]:
-    """Give a dataset's ``num_slices`` / ``slice_interval`` / ``window`` to
-    the multi-slice loader (file or array) and ``WindowCT`` configs of a
-    pipeline that leave them unset. The one place these are filled in: the
-    dataset and in-memory inference both call it.
+def fill_pipeline(pipeline: Sequence[Union[dict, Any]], window: Sequence[float],
+                  **loading: Any) -> list[Union[dict, Any]]:
+    """Give a dataset's loading settings (``num_slices``, ``slice_interval``,
+    ``interpolation``, ``native_if_thicker``) to the multi-slice loader
+    configs (file or array) of a pipeline and its ``window`` to ``WindowCT``
+    configs, where they leave them unset. The one place these are filled
+    in: the dataset and in-memory inference both call it.
 
     Returns:
         A copy of ``pipeline`` (built transforms pass through unchanged).
@@ -78,6 +79,7 @@ def fill_pipeline(pipeline: Sequence[Union[dict, Any]], num_slices: int,
     Raises:
         ValueError: a transform sets one of them to another value.
     """
+    window = tuple(float(v) for v in window)
     out = []
     for transform in pipeline:
         if not isinstance(transform, dict):
@@ -86,14 +88,13 @@ def fill_pipeline(pipeline: Sequence[Union[dict, Any]], num_slices: int,
         t = copy.deepcopy(dict(transform))
         cls = _transform_class(t)
         if isinstance(cls, type) and issubclass(cls, MultiSliceLoading):
-            for key, val in (('num_slices', num_slices), ('slice_interval', slice_interval)):
+            for key, val in loading.items():
                 if key in t and t[key] != val:
                     raise ValueError(
                         f'{cls.__name__}({key}={t[key]!r}) disagrees with the '
                         f'dataset\'s {key}={val!r}; set it in one place only')
                 t[key] = val
         elif isinstance(cls, type) and issubclass(cls, WindowCT):
-            window = tuple(float(v) for v in window)
             if 'window' in t and tuple(t['window']) != window:
                 raise ValueError(f'WindowCT(window={tuple(t["window"])}) disagrees with '
                                  f'the dataset\'s window={window}; set it in one place only')
@@ -117,7 +118,12 @@ class DeepLesionDataset(BaseDataset):
             (``LoadMultiSliceFromFile`` or ``LoadMultiSliceFromArray``) when
             it does not set it (:func:`fill_pipeline`).
         slice_interval: target slice interval (mm), filled in likewise;
-            ``None`` reads native neighbours (AlignShift).
+            ``None`` reads native neighbours.
+        interpolation: ``'linear'`` or ``'published'`` (the published
+            loaders' 7-slice offsets), filled in likewise.
+        native_if_thicker: native neighbours at slice intervals >=
+            ``slice_interval`` (the published AlignShift input), filled in
+            likewise.
         window: HU window, filled into ``WindowCT`` likewise.
         image_dir: the slice folder, relative to ``data_root``.
         filter_noisy: drop lesions marked Possibly_noisy (and images left
@@ -147,7 +153,8 @@ class DeepLesionDataset(BaseDataset):
 
     @classmethod
     def pipeline_settings(cls, dataset_cfg: Mapping[str, Any]) -> dict[str, Any]:
-        """``num_slices``, ``slice_interval`` and ``window`` a dataset built
+        """The loading settings (``num_slices``, ``slice_interval``,
+        ``interpolation``, ``native_if_thicker``) and ``window`` a dataset built
         from ``dataset_cfg`` fills into its pipeline (the config's values, else
         the class's defaults); in-memory inference reads them here."""
         return {k: dataset_cfg.get(k, v) for k, v in cls.PIPELINE_DEFAULTS.items()}
@@ -158,6 +165,8 @@ class DeepLesionDataset(BaseDataset):
                  split: Optional[str] = 'train',
                  num_slices: int = PIPELINE_DEFAULTS['num_slices'],
                  slice_interval: Optional[float] = PIPELINE_DEFAULTS['slice_interval'],
+                 interpolation: str = PIPELINE_DEFAULTS['interpolation'],
+                 native_if_thicker: bool = PIPELINE_DEFAULTS['native_if_thicker'],
                  window: Sequence[float] = PIPELINE_DEFAULTS['window'],
                  image_dir: str = 'Images_png',
                  filter_noisy: bool = True,
@@ -171,6 +180,8 @@ class DeepLesionDataset(BaseDataset):
         self.split = split
         self.num_slices = num_slices
         self.slice_interval = slice_interval
+        self.interpolation = interpolation
+        self.native_if_thicker = native_if_thicker
         self.window = tuple(window)
         self.image_dir = osp.join(data_root, image_dir) if data_root else image_dir
         self.filter_noisy = filter_noisy
@@ -180,8 +191,10 @@ class DeepLesionDataset(BaseDataset):
         self._pending: dict[str, str] = {}
         # Built here with a3d_det's registry, so the dataset works without
         # default_scope (mmengine's Compose would look in its root registry).
-        pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t
-                    for t in fill_pipeline(pipeline, num_slices, slice_interval, self.window)]
+        filled = fill_pipeline(pipeline, window=self.window, num_slices=num_slices,
+                               slice_interval=slice_interval, interpolation=interpolation,
+                               native_if_thicker=native_if_thicker)
+        pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in filled]
         super().__init__(ann_file=ann_file, data_root=data_root, pipeline=pipeline, **kwargs)
 
     def prepare_data(self, idx: int) -> Any:

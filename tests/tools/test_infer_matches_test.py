@@ -2,14 +2,13 @@
 DeepLesion-style PNG slices gives the detections tools/test.py gives on the
 DeepLesion-format tree (boxes and scores within 1e-3).
 
-A tiny randomly initialised detector (tests/apis/tiny_detector.py) on a
+A tiny randomly initialised detector (tests/helpers/tiny_detector.py) on a
 synthetic tree at 48 px, which the test pipeline resizes to 64 px: the
 neighbours at 2 mm, windowing, resize, padding and the rescaling of the
 boxes all take part.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -22,18 +21,9 @@ import pytest
 
 from a3d_det.datasets import DeepLesionDataset
 from a3d_det.datasets.synthetic import make_synthetic_deeplesion
+from tests.helpers import tiny_detector
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_detector = _load('tiny_detector', osp.join(REPO, 'tests', 'apis', 'tiny_detector.py'))
 
 
 def _run(args):

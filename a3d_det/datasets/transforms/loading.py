@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 
 from ...registry import TRANSFORMS
-from ..deeplesion import load_multislice, sample_neighbours
+from ..deeplesion import INTERPOLATIONS, load_multislice, sample_neighbours
 from ..mask_rle import decode_mask
 from ..recist import recist_ellipse_mask
 
@@ -28,25 +28,48 @@ class MultiSliceLoading:
     Args:
         num_slices: D (odd).
         slice_interval: target interval in mm; ``None`` reads native
-            neighbours (AlignShift).
+            neighbours.
         decode_threads: threads decoding the PNGs of one sample (1: none);
             the array loader has nothing to decode.
+        interpolation: ``'linear'`` (default, correct) or ``'published'``
+            (the published loaders' 7-slice offsets, e.g. -7, -2, -2, 0, 2,
+            2, 7 mm at 5 mm; see :func:`~a3d_det.datasets.deeplesion.neighbour_offsets`).
+        native_if_thicker: native neighbours when the native interval is
+            >= ``slice_interval``, resampling only thinner series (the
+            published AlignShift input).
+
+    ``interpolation`` and ``native_if_thicker`` are passed as they are to
+    :func:`~a3d_det.datasets.deeplesion.sample_neighbours` (``sampling_options``),
+    the rule every multi-slice loader shares.
     """
 
     def __init__(self, num_slices: int = 3, slice_interval: Optional[float] = 2.0,
-                 decode_threads: int = 2) -> None:
+                 decode_threads: int = 2, interpolation: str = 'linear',
+                 native_if_thicker: bool = False) -> None:
         if num_slices < 1 or num_slices % 2 == 0:
             raise ValueError(f'num_slices must be a positive odd number, got {num_slices}')
         if decode_threads < 1:
             raise ValueError(f'decode_threads must be >= 1, got {decode_threads}')
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f'interpolation must be one of {INTERPOLATIONS}, '
+                             f'got {interpolation!r}')
         self.num_slices = num_slices
         self.slice_interval = slice_interval
         self.decode_threads = decode_threads
+        self.interpolation = interpolation
+        self.native_if_thicker = bool(native_if_thicker)
+
+    @property
+    def sampling_options(self) -> dict:
+        """Keyword options of the neighbour rule (``sample_neighbours``)."""
+        return dict(interpolation=self.interpolation,
+                    native_if_thicker=self.native_if_thicker)
 
     def neighbour_options(self) -> dict:
         """Keyword arguments of ``sample_neighbours`` / ``load_multislice``
         after the reader, the key slice and the native interval."""
-        return dict(num_slices=self.num_slices, target_interval=self.slice_interval)
+        return dict(num_slices=self.num_slices, target_interval=self.slice_interval,
+                    **self.sampling_options)
 
     def load(self, results: dict, native: float) -> np.ndarray:
         """(D, H, W) float32 HU around the key slice of ``results``."""
@@ -66,7 +89,9 @@ class MultiSliceLoading:
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(num_slices={self.num_slices}, '
-                f'slice_interval={self.slice_interval})')
+                f'slice_interval={self.slice_interval}, '
+                f'interpolation={self.interpolation!r}, '
+                f'native_if_thicker={self.native_if_thicker})')
 
 
 @TRANSFORMS.register_module()

@@ -6,6 +6,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 
+from a3d_det.models.fusion.align_shift import check_thickness
 from a3d_det.registry import MODELS
 from a3d_det.structures.lesion_data_sample import LesionDataSample
 
@@ -47,6 +48,10 @@ class LesionMaskRCNN(BaseModel):
         self.rpn_head = MODELS.build(dict(rpn_head, in_channels=self.neck.out_channels))
         self.roi_head = MODELS.build(dict(roi_head, in_channels=self.neck.out_channels,
                                           featmap_stride=self.neck.stride))
+        # Whether an operator of the backbone reads the slice thickness
+        # (AlignShift): then it is checked once per batch, on the host.
+        self.uses_thickness = any(getattr(m, 'takes_thickness', False)
+                                  for m in self.backbone.modules())
 
     def forward(self, inputs: Tensor,
                 data_samples: Optional[List[LesionDataSample]] = None,
@@ -77,7 +82,8 @@ class LesionMaskRCNN(BaseModel):
                 'model.backbone.num_slices and the datasets\' num_slices to the same D')
         # 1. 3D backbone: three maps (B, C_i, D, H/s_i, W/s_i); AlignShift
         #    operators read each sample's slice thickness.
-        feats = self.backbone(inputs, _thickness(data_samples, inputs.device))
+        feats = self.backbone(inputs, _thickness(data_samples, inputs.device,
+                                                 check=self.uses_thickness))
         # 2. Neck: D x 1 x 1 squeeze, lateral, top-down -> (B, C, H/4, W/4).
         return self.neck(feats)
 
@@ -148,11 +154,19 @@ def _image_list(inputs: Tensor,
 
 
 def _thickness(data_samples: Optional[Sequence[LesionDataSample]],
-               device: torch.device) -> Optional[Tensor]:
-    """(B,) float32 slice thickness in mm from the samples' meta, or None when absent."""
+               device: torch.device, check: bool = False) -> Optional[Tensor]:
+    """(B,) float32 slice thickness in mm from the samples' meta, or None when absent.
+
+    With ``check`` (a backbone operator reads it), the host values are
+    validated here, once per batch, so that no operator has to synchronise
+    with the device to do it.
+    """
     if data_samples is None:
         return None
     values = [s.metainfo.get('thickness') for s in data_samples]
+    if check:
+        names = [s.metainfo.get('file_name', '?') for s in data_samples]
+        check_thickness(values, f'the slice thickness of {names}')
     if any(v is None for v in values):
         return None
     return torch.tensor([float(v) for v in values], dtype=torch.float32, device=device)

@@ -24,12 +24,14 @@ def volume_on_disk(tmp_path):
     return vol, str(tmp_path)
 
 
-@pytest.mark.parametrize('num_slices, target', [(3, 2.0), (7, 2.0), (7, None), (5, 0.7)])
+@pytest.mark.parametrize('num_slices, target, rule', [
+    (3, 2.0, {}), (7, 2.0, {}), (7, None, {}), (5, 0.7, {}),
+    (7, 2.0, dict(interpolation='published')), (7, 2.0, dict(native_if_thicker=True))])
 @pytest.mark.parametrize('native', [1.25, 2.0, 5.0, math.nan])
 @pytest.mark.parametrize('key', [0, 4, 8])
-def test_array_and_file_loaders_agree(volume_on_disk, num_slices, target, native, key):
+def test_array_and_file_loaders_agree(volume_on_disk, num_slices, target, rule, native, key):
     vol, image_dir = volume_on_disk
-    options = dict(num_slices=num_slices, slice_interval=target)
+    options = dict(num_slices=num_slices, slice_interval=target, **rule)
     from_file = TRANSFORMS.build(dict(type='LoadMultiSliceFromFile', **options))(dict(
         image_dir=image_dir, file_name=f'{SERIES}/{key + 1:03d}.png', slice_interval=native))
     from_array = TRANSFORMS.build(dict(type='LoadMultiSliceFromArray', **options))(dict(
