@@ -10,10 +10,11 @@ import argparse
 
 from mmengine.dist import is_main_process
 
-from a3d_det.engine import (add_common_args, add_visualization_hook,
-                            build_runner, froc_summary, load_config, run_cli,
-                            set_froc_dump_file, set_load_from, set_work_dir,
-                            setup_distributed, write_json)
+from a3d_det.engine import setup_distributed
+from a3d_det.evaluation.froc_keys import froc_summary
+from a3d_det.utils.cli import add_common_args, run_cli, write_json
+from a3d_det.utils.runner_config import (add_visualization_hook, build_runner, load_config,
+                                         set_froc_dump_file, set_load_from, set_work_dir)
 
 
 def parse_args() -> argparse.Namespace:

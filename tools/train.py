@@ -1,15 +1,16 @@
 """Train a detector: ``python tools/train.py CONFIG [options]``.
 
 Thin around mmengine's Runner: parse arguments, prepare the config
-(``a3d_det.engine``), build the Runner and call ``train()``. Distributed:
+(``a3d_det.utils.runner_config``), build the Runner and call ``train()``. Distributed:
 ``tools/dist_train.sh CONFIG NPROC [options]`` (torchrun, ``--launcher
 pytorch``) or ``tools/slurm_train.sh`` (srun, ``--launcher slurm``).
 """
 import argparse
 
-from a3d_det.engine import (add_common_args, build_runner, enable_amp,
-                            load_config, run_cli, set_resume, set_work_dir,
-                            setup_distributed)
+from a3d_det.engine import setup_distributed
+from a3d_det.utils.cli import add_common_args, run_cli
+from a3d_det.utils.runner_config import (build_runner, enable_amp, load_config, set_resume,
+                                         set_work_dir)
 
 
 def parse_args() -> argparse.Namespace:

@@ -21,7 +21,7 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from a3d_det.engine import skip_backbone_pretrained
+import a3d_det.engine  # noqa: F401  (allowlists the checkpoint classes)
 from a3d_det.registry import DATASETS, MODELS
 
 __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',
@@ -120,8 +120,6 @@ def init_detector(config: Union[str, Config],
     if 'model' not in config:
         raise ValueError('the config has no "model"')
     device = _resolve_device(device)
-    if checkpoint is not None:
-        skip_backbone_pretrained(config.model)
     init_default_scope(config.get('default_scope', 'a3d_det'))
     model = MODELS.build(config.model)
     if checkpoint is not None:

@@ -26,7 +26,8 @@ import numpy as np
 from a3d_det.visualization import draw_lesions, window_image
 from .long_axis import mask_long_axis_mm
 
-__all__ = ['slice_report', 'series_report', 'write_overlays', 'overlay_name']
+__all__ = ['slice_report', 'series_report', 'write_overlays', 'overlay_name',
+           'kept_indices']
 
 
 def overlay_name(index: int) -> str:
@@ -34,8 +35,9 @@ def overlay_name(index: int) -> str:
     return f'slice_{index:04d}.png'
 
 
-def _kept(result: Dict[str, object], score_thr: float) -> np.ndarray:
-    """Indices of the detections scoring >= score_thr, best first."""
+def kept_indices(result: Dict[str, object], score_thr: float) -> np.ndarray:
+    """Indices of the detections scoring >= score_thr, best first (the
+    order of :func:`slice_report`'s ``detections``)."""
     scores = np.asarray(result['scores'])
     keep = np.flatnonzero(scores >= score_thr)
     return keep[np.argsort(-scores[keep], kind='stable')]
@@ -62,7 +64,7 @@ def slice_report(series, result: Dict[str, object], score_thr: float) -> dict:
     boxes, scores = np.asarray(result['boxes']), np.asarray(result['scores'])
     masks = result.get('masks')
     detections = []
-    for j in _kept(result, score_thr):
+    for j in kept_indices(result, score_thr):
         mask = np.asarray(masks[j], dtype=bool) if masks is not None else None
         detections.append(dict(
             box=[round(float(v), 2) for v in boxes[j]],
@@ -121,7 +123,7 @@ def write_overlays(series, results: Sequence[Dict[str, object]],
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for result in results:
-        keep = _kept(result, score_thr)
+        keep = kept_indices(result, score_thr)
         if not len(keep):
             continue
         i = int(result['index'])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os.path as osp
 from collections import OrderedDict
@@ -9,10 +10,14 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
 
 from ..registry import DATASETS, TRANSFORMS
-from .deeplesion import DEFAULT_WINDOW
+from .deeplesion import DEFAULT_WINDOW, SliceReadError
 from .dl_info import SPLITS, iter_dl_info
+from .skipped_samples import (DEFAULT_MAX_SKIPPED_FRACTION, SKIPPED_KEY, check_fraction,
+                              check_skipped)
 
 
 def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -65,6 +70,15 @@ class DeepLesionDataset(BaseDataset):
         image_dir: the slice folder, relative to ``data_root``.
         filter_noisy: drop lesions marked Possibly_noisy (and images left
             with none).
+        max_skipped_fraction: in training (``test_mode=False``), a sample
+            whose slices cannot be read (:class:`SliceReadError`) is skipped
+            with a warning naming the file and another is drawn; more than
+            this fraction of the samples skipped raises
+            :class:`SkippedSamplesError` listing them. The samples skipped
+            while fetching an item travel in its data sample's metainfo
+            (``skipped_samples``) to ``SkippedSamplesHook``, which counts
+            them over all loader workers and logs the count. In test mode an
+            unreadable image is an error.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``test_mode``, ``indices``, ``lazy_init``, ...).
 
@@ -87,6 +101,7 @@ class DeepLesionDataset(BaseDataset):
                  window: Sequence[float] = DEFAULT_WINDOW,
                  image_dir: str = 'Images_png',
                  filter_noisy: bool = True,
+                 max_skipped_fraction: float = DEFAULT_MAX_SKIPPED_FRACTION,
                  pipeline: Sequence[Union[dict, Any]] = (),
                  **kwargs) -> None:
         if split is not None and split not in SPLITS:
@@ -99,6 +114,10 @@ class DeepLesionDataset(BaseDataset):
         self.window = tuple(window)
         self.image_dir = osp.join(data_root, image_dir) if data_root else image_dir
         self.filter_noisy = filter_noisy
+        self.max_skipped_fraction = check_fraction(max_skipped_fraction)
+        # {file_name: reason} skipped in this process; those of the current item.
+        self.skipped: dict[str, str] = {}
+        self._pending: dict[str, str] = {}
         # Built here with a3d_det's registry, so the dataset works without
         # default_scope (mmengine's Compose would look in its root registry).
         pipeline = [TRANSFORMS.build(self._fill_defaults(t)) if isinstance(t, dict) else t
@@ -128,6 +147,32 @@ class DeepLesionDataset(BaseDataset):
                                  f'the dataset\'s window={self.window}; set it in one place only')
             t['window'] = self.window
         return t
+
+    def prepare_data(self, idx: int) -> Any:
+        """The pipeline's output for item ``idx``; in training ``None`` (skip,
+        mmengine's refetch draws another) when its slices cannot be read."""
+        try:
+            return super().prepare_data(idx)
+        except SliceReadError as err:
+            if self.test_mode:
+                raise
+            reason = str(err)
+        name = self.get_data_info(idx)['file_name']
+        self.skipped[name] = self._pending[name] = reason
+        print_log(f'{reason}; skipping training sample {name} and drawing another',
+                  logger='current', level=logging.WARNING)
+        # This process's count is a lower bound of the run's.
+        check_skipped(self.skipped, len(self), self.max_skipped_fraction)
+        return None
+
+    def __getitem__(self, idx: int) -> Any:
+        self._pending = {}
+        data = super().__getitem__(idx)
+        sample = data.get('data_samples') if isinstance(data, dict) else None
+        if self._pending and isinstance(sample, BaseDataElement):
+            sample.set_metainfo({SKIPPED_KEY: dict(self._pending)})
+        self._pending = {}
+        return data
 
     def _serialize_data(self) -> tuple[np.ndarray, np.ndarray]:
         # mmengine cannot serialise an empty list (np.concatenate of nothing);

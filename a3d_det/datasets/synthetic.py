@@ -34,7 +34,7 @@ except ImportError:  # not POSIX: no lock
 import cv2
 import numpy as np
 
-from .deeplesion import HU_OFFSET, slice_path
+from .deeplesion import slice_path, write_png_hu
 from .dl_info import write_dl_info
 
 #: Native slice intervals (mm) and how often each is drawn.
@@ -48,16 +48,6 @@ PARAMS_FILE = 'synthetic.json'
 #: trees recorded without a version are version 1).
 GENERATOR_VERSION = 1
 DICOM_WINDOWS = ((-175.0, 275.0), (-160.0, 240.0), (-1350.0, 150.0), (-1500.0, 500.0))
-#: Fast lossless PNG settings (noise does not deflate well; Huffman-only is ~3x faster).
-PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1,
-              cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
-
-
-def _write_png(path: str, png: np.ndarray) -> None:
-    if not cv2.imwrite(path, png, PNG_PARAMS):
-        raise OSError(f'{path}: cannot write PNG')
-
-
 def _blob(img: np.ndarray, cx: float, cy: float, a: float, b: float, theta: float,
           delta: float) -> None:
     """Add ``delta`` HU inside an ellipse with a one-pixel soft edge (in place).
@@ -327,8 +317,8 @@ def _generate(series_of: list[tuple[int, int, int]], split_of: dict[int, int], s
         os.makedirs(osp.join(image_dir, folder), exist_ok=True)
         writes = []
         for i in on_disk:
-            png = np.clip(np.rint(vol.render(i * dz)) + HU_OFFSET, 0, 65535).astype(np.uint16)
-            writes.append(pool.submit(_write_png, slice_path(image_dir, folder, i), png))
+            writes.append(pool.submit(write_png_hu, slice_path(image_dir, folder, i),
+                                      vol.render(i * dz), fast=True))
         for fut in writes:
             fut.result()  # re-raise write errors; bounds the queue to one series
         num_slices += len(writes)

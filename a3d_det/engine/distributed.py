@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from a3d_det.registry import MODEL_WRAPPERS
 
-from .cli import UserInputError
+from a3d_det.utils.errors import UserInputError
 
 __all__ = ['setup_distributed', 'default_dist_backend', 'slurm_env_to_torch_env']
 

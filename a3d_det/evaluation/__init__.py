@@ -5,12 +5,14 @@ from .froc import (AVG_FP_LEVELS, DEFAULT_THR, FP_LEVELS, LesionMatching,
                    sens_at_fp)
 from .froc_dump import (FROCDumpError, froc_inputs, image_record,
                         load_froc_dump, save_froc_dump)
-from .froc_report import AVG_KEY, FROCReport, evaluate_froc, sens_key
+from .froc_keys import AVG_KEY, FROC_KEYS, froc_summary, sens_key, strip_metric_prefix
+from .froc_report import FROCReport, evaluate_froc
 from .lesion_groups import BREAKDOWNS, LESION_TYPES, lesion_groups
 
 __all__ = [
     'AVG_FP_LEVELS', 'AVG_KEY', 'BREAKDOWNS', 'DEFAULT_THR', 'FP_LEVELS',
-    'DeepLesionFROCMetric', 'FROCDumpError', 'FROCReport', 'LESION_TYPES',
+    'DeepLesionFROCMetric', 'FROCDumpError', 'FROC_KEYS', 'froc_summary',
+    'strip_metric_prefix', 'FROCReport', 'LESION_TYPES',
     'LesionMatching', 'box_overlaps', 'evaluate_froc', 'froc_curve',
     'froc_inputs', 'image_record', 'interp_sens', 'lesion_groups',
     'load_froc_dump', 'match_lesions', 'save_froc_dump', 'sens_at_fp',

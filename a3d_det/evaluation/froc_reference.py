@@ -4,7 +4,7 @@ A direct transcription of DeepLesion's published evaluation code (one Python
 iteration per prediction, ``np.interp`` for the FP levels), extended with the
 IoBB criterion and lesion groups the same way as :mod:`a3d_det.evaluation.froc`.
 It exists to check the vectorised implementation (tests) and to time it
-(``tools/analysis/benchmark_froc.py``); use :func:`~a3d_det.evaluation.froc.
+(``tools/analysis/benchmark.py --task froc``); use :func:`~a3d_det.evaluation.froc.
 sens_at_fp` for real evaluation.
 """
 from __future__ import annotations

@@ -17,14 +17,8 @@ import numpy as np
 from .froc import (AVG_FP_LEVELS, FP_LEVELS, check_fp_levels, interp_sens,
                    match_lesions)
 from .froc_dump import froc_inputs
+from .froc_keys import AVG_KEY, sens_key
 from .lesion_groups import lesion_groups
-
-AVG_KEY = 'avg[0.5-4]'
-
-
-def sens_key(level: float) -> str:
-    """Metric name of the sensitivity at ``level`` FPs per image."""
-    return f'sens@{level:g}'
 
 
 @dataclass

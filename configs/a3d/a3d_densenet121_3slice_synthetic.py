@@ -5,8 +5,8 @@
 #
 #   python tools/train.py configs/a3d/a3d_densenet121_3slice_synthetic.py
 #
-# The recipe, chosen so that every seed learns (see "Synthetic default
-# results" in the README):
+# The recipe, chosen so that every seed learns (results in docs/training.md,
+# "Synthetic default results"):
 # * GroupNorm instead of BN in the backbone: batch 2 from scratch makes BN
 #   statistics noisy, and GN behaves the same in training and testing;
 # * AdamW, lr 2e-4, linear warm-up over 50 iterations, cosine decay, the

@@ -148,12 +148,14 @@ def test_cuda_requested_without_cuda(tiny):
         init_detector(tiny[0], device='cuda')
 
 
-def test_paper_config_needs_no_imagenet_file_with_a_checkpoint(tiny, tmp_path):
-    """The leaf configs name checkpoints/densenet121.pth for training; with a
-    trained checkpoint inference must not need it."""
+def test_paper_config_needs_no_imagenet_file(tiny, tmp_path):
+    """The leaf configs name checkpoints/densenet121.pth for training; inference
+    builds the model without it (the file is read only by ``init_weights``)."""
     cfg = Config.fromfile(tiny[0])
-    cfg.model.backbone.pretrained = str(tmp_path / 'absent_densenet121.pth')
+    absent = str(tmp_path / 'absent_densenet121.pth')
+    cfg.model.backbone.pretrained = absent
     model = init_detector(cfg, tiny[1])
-    assert model.backbone.pretrained is None
+    assert model.backbone.pretrained == absent      # the config is not rewritten
+    init_detector(cfg)                               # nor needed without a checkpoint
     with pytest.raises(FileNotFoundError, match='absent_densenet121'):
-        init_detector(cfg)  # without a checkpoint the backbone still wants it
+        model.backbone.init_weights()

@@ -1,6 +1,7 @@
 """The 14 Table-2 configs: operator and slice count, consistent data pipeline,
 one training step of each model."""
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -28,7 +29,6 @@ def _load(method: str, slices: int) -> Config:
 def _tiny_heads(cfg: Config) -> dict:
     """The config's model with narrow heads (the backbone and operator unchanged)."""
     model = cfg.model.copy()
-    model.backbone.pretrained = None
     model.neck.out_channels = 32
     model.roi_head.bbox_head.fc_out_channels = 64
     model.roi_head.mask_head.conv_out_channels = 16
@@ -86,7 +86,6 @@ def test_paper_settings_are_the_defaults():
 def test_paper_sized_model_builds_and_predicts():
     init_default_scope('a3d_det')
     model_cfg = _load('a3d', 3).model
-    model_cfg.backbone.pretrained = None
     torch.manual_seed(0)
     model = MODELS.build(model_cfg).eval()
     assert model.roi_head.bbox_head.shared_fcs[0].in_features == 512 * 7 * 7
@@ -99,12 +98,23 @@ def test_paper_sized_model_builds_and_predicts():
     assert pred.masks.shape[1:] == (64, 64)
 
 
-def test_missing_pretrained_weights_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize('method,slices', CASES)
+def test_builds_without_the_imagenet_file_and_init_weights_names_it(method, slices, tmp_path):
+    """Building reads no file (tools/test.py, inference, FLOPs need none);
+    ``init_weights()``, which the Runner calls before training, raises naming
+    the missing path."""
     init_default_scope('a3d_det')
-    model_cfg = _load('a3d', 3).model
-    model_cfg.backbone.pretrained = str(tmp_path / 'densenet121.pth')
-    with pytest.raises(FileNotFoundError, match='densenet121.pth'):
-        MODELS.build(model_cfg)
+    model_cfg = _load(method, slices).model
+    missing = str(tmp_path / f'{method}{slices}' / 'densenet121.pth')
+    model_cfg.backbone.pretrained = missing
+    with torch.device('meta'):       # the paper-sized model, without its memory
+        model = MODELS.build(model_cfg)
+    assert model.backbone.pretrained == missing
+    model_cfg = _tiny_heads(_load(method, slices))   # the same backbone, on the CPU
+    model_cfg.backbone.pretrained = missing
+    model = MODELS.build(model_cfg)
+    with pytest.raises(FileNotFoundError, match=re.escape(missing)):
+        model.init_weights()
 
 
 @pytest.mark.parametrize('method,slices', CASES)

@@ -43,6 +43,31 @@ def tree(synthetic_tree, tmp_path):
     return root, broken
 
 
+def test_prepare_lists_unreadable_neighbour_slices(tree, capsys):
+    root, _ = tree
+    with open(osp.join(root, 'DL_info.csv'), newline='') as f:
+        name = next(csv.DictReader(f))['File_name']   # PPPPPP_SS_RR_NNN.png
+    series, number = name[:12], name[13:]
+    key = f'{series}/{number}'
+    neighbour = osp.join(root, 'Images_png', series, f'{int(number[:-4]) + 1:03d}.png')
+    with open(neighbour, 'r+b') as f:
+        f.truncate(50)
+    prep = load_tool('prepare_deeplesion')
+    assert prep.main(['--data-root', root]) == 0
+    out, err = capsys.readouterr()
+    assert f'unreadable slice: {neighbour}: cannot decode' in err
+    assert f'needed by 1 sample(s): {key})' in err
+    assert '2 unreadable slices needed by the samples' in out   # + the broken key
+    listed = open(osp.join(root, 'annotations', prep.UNREADABLE_NAME)).read()
+    assert neighbour in listed and key in listed
+    with open(neighbour, 'wb') as f:   # repaired: the list goes
+        f.write(open(osp.join(root, 'Images_png', key), 'rb').read())
+    assert prep.main(['--data-root', root, '--no-slice-check']) == 0
+    assert 'slices not checked' in capsys.readouterr().out
+    assert prep.main(['--data-root', root]) == 0
+    assert '1 unreadable slices needed' in capsys.readouterr().out
+
+
 def test_prepare_writes_splits_with_masks_and_reports(tree, capsys):
     root, broken = tree
     prep = load_tool('prepare_deeplesion')

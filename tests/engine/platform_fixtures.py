@@ -105,6 +105,23 @@ class KillAtIterHook(Hook):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+@HOOKS.register_module()
+class KillDuringSaveHook(Hook):
+    """SIGKILLs the process in the middle of writing checkpoint ``at_iter``.
+
+    The bytes of the checkpoint are then written to disk but not yet
+    flushed: the kill lands in the first ``os.fsync`` of that save (a job
+    killed by its scheduler while saving).
+    """
+
+    def __init__(self, at_iter: int) -> None:
+        self.at_iter = at_iter
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if runner.iter + 1 >= self.at_iter:
+            os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+
+
 def write_tiny_config(path: Path, max_iters: int = 8, val_interval: int = 4,
                       ckpt_interval: int = 2, extra: str = '',
                       tensorboard: bool = False) -> Path:

@@ -6,7 +6,8 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-from a3d_det.engine import UserInputError, setup_distributed
+from a3d_det.engine import setup_distributed
+from a3d_det.utils.errors import UserInputError
 from a3d_det.engine.distributed import (_cpu_model_wrapper_cfg,
                                         default_dist_backend,
                                         slurm_env_to_torch_env)

@@ -114,6 +114,16 @@ def test_cli_fusion_and_config(tmp_path, capsys):
     assert 'Backbone GFLOPs: 78.69' in out
 
 
+def test_cli_deeplesion_config_without_the_imagenet_file(capsys):
+    """A Table-2 config names checkpoints/densenet121.pth, absent here: FLOPs
+    need no weights."""
+    cfg = ROOT / 'configs/a3d/a3d_densenet121_3slice_deeplesion.py'
+    assert not (ROOT / 'checkpoints/densenet121.pth').exists()
+    code, out, err = run_main(capsys, str(cfg))
+    assert code == 0, err
+    assert 'Backbone GFLOPs (Table 1, A3D fusion counted by its parameters): 40.64' in out
+
+
 def test_cli_user_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / 'bad.py'
     bad.write_text('model = dict(type="X")\n')

@@ -5,6 +5,7 @@ TensorBoard files, checkpoints, resume after a killed run (bit-identical to
 an uninterrupted run), --amp on CPU, two-process gloo training, and the
 one-line errors for user mistakes.
 """
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from platform_fixtures import (free_port, run_tool,  # noqa: E402
                                run_tool_in_process, write_tiny_config)
 
 import a3d_det.engine  # noqa: E402,F401  (weights_only loading of our files)
+from a3d_det.engine import checkpoint_problem  # noqa: E402
 
 
 def _weights(path: Path) -> dict:
@@ -37,7 +39,10 @@ def configs(tmp_path_factory):
         root / 'tiny_killed.py',
         extra="custom_hooks = [dict(type='KillAtIterHook', at_iter=5)]\n")
     with_tensorboard = write_tiny_config(root / 'tiny_tb.py', tensorboard=True)
-    return plain, killed, with_tensorboard
+    killed_saving = write_tiny_config(
+        root / 'tiny_killed_saving.py',
+        extra="custom_hooks = [dict(type='KillDuringSaveHook', at_iter=4)]\n")
+    return plain, killed, with_tensorboard, killed_saving
 
 
 @pytest.fixture(scope='module')
@@ -69,7 +74,7 @@ def test_killed_run_resumes_from_last_checkpoint(configs, full_run,
                                                  tmp_path):
     """SIGKILL after iteration 5, then `--resume`: continues from iteration
     4 and ends with exactly the weights of the uninterrupted run."""
-    plain, killed, _ = configs
+    plain, killed = configs[:2]
     crashed = run_tool(['tools/train.py', str(killed), '--work-dir',
                         str(tmp_path)])
     assert crashed.returncode != 0  # killed by signal
@@ -80,8 +85,8 @@ def test_killed_run_resumes_from_last_checkpoint(configs, full_run,
                         str(tmp_path), '--resume'])
     log = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, log[-3000:]
-    assert f'Auto resumed from the latest checkpoint {tmp_path}/iter_4.pth' \
-        in log
+    assert f'--resume: resuming from {tmp_path}/iter_4.pth' in log
+    assert 'warning: --resume' not in log
     assert 'resumed epoch: 0, iter: 4' in log
     assert 'Iter(train) [5/8]' in log and 'Iter(train) [4/8]' not in log
     _assert_same_weights(tmp_path / 'iter_8.pth', full_run[0] / 'iter_8.pth')
@@ -95,6 +100,96 @@ def test_resume_from_named_checkpoint(configs, full_run, tmp_path):
     assert out.returncode == 0, log[-3000:]
     assert 'resumed epoch: 0, iter: 6' in log
     _assert_same_weights(tmp_path / 'iter_8.pth', full_run[0] / 'iter_8.pth')
+
+
+def _truncate(path: Path) -> None:
+    """Keep the first half of the file (a full disk, an interrupted copy)."""
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _copy_run(src: Path, dst: Path, iters) -> None:
+    """Copy checkpoints iter_<i>.pth; last_checkpoint names the last one."""
+    for it in iters:
+        shutil.copy(src / f'iter_{it}.pth', dst / f'iter_{it}.pth')
+    (dst / 'last_checkpoint').write_text(str(dst / f'iter_{iters[-1]}.pth'))
+
+
+def test_resume_falls_back_past_a_truncated_checkpoint(configs, full_run,
+                                                       tmp_path):
+    """The newest checkpoint (iter_6) is truncated: `--resume` warns naming
+    it, continues from iter_4 and ends with the uninterrupted run's weights."""
+    _copy_run(full_run[0], tmp_path, (2, 4, 6))
+    _truncate(tmp_path / 'iter_6.pth')
+    out = run_tool(['tools/train.py', str(configs[0]), '--work-dir',
+                    str(tmp_path), '--resume'])
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    warnings = [line for line in out.stderr.splitlines()
+                if line.startswith('warning: --resume')]
+    assert len(warnings) == 1, out.stderr[-3000:]
+    assert f'cannot read checkpoint {tmp_path}/iter_6.pth: truncated' \
+        in warnings[0]
+    assert f'--resume: resuming from {tmp_path}/iter_4.pth' in log
+    assert 'resumed epoch: 0, iter: 4' in log
+    assert 'Iter(train) [5/8]' in log and 'Iter(train) [4/8]' not in log
+    _assert_same_weights(tmp_path / 'iter_8.pth', full_run[0] / 'iter_8.pth')
+    assert checkpoint_problem(str(tmp_path / 'iter_6.pth')) is None  # rewritten
+
+
+def test_kill_while_saving_leaves_no_partial_checkpoint(configs, full_run,
+                                                       tmp_path):
+    """SIGKILL in the middle of writing iter_4.pth: nothing under that name,
+    last_checkpoint still names iter_2.pth, and `--resume` continues from it
+    to the uninterrupted run's weights."""
+    crashed = run_tool(['tools/train.py', str(configs[3]), '--work-dir',
+                        str(tmp_path)])
+    assert crashed.returncode != 0  # killed by signal
+    assert not (tmp_path / 'iter_4.pth').exists()
+    assert list(tmp_path.glob('.iter_4.pth.*.tmp')), 'the kill missed the save'
+    assert checkpoint_problem(str(tmp_path / 'iter_2.pth')) is None
+    assert (tmp_path / 'last_checkpoint').read_text() == \
+        str(tmp_path / 'iter_2.pth')
+
+    resumed = run_tool(['tools/train.py', str(configs[0]), '--work-dir',
+                        str(tmp_path), '--resume'])
+    log = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, log[-3000:]
+    assert 'resumed epoch: 0, iter: 2' in log and 'warning: --resume' not in log
+    _assert_same_weights(tmp_path / 'iter_8.pth', full_run[0] / 'iter_8.pth')
+
+
+def test_resume_with_no_readable_checkpoint_is_one_line_error(
+        configs, full_run, tmp_path, monkeypatch, capsys):
+    _copy_run(full_run[0], tmp_path, (2, 4))
+    for it in (2, 4):
+        _truncate(tmp_path / f'iter_{it}.pth')
+    code = run_tool_in_process('train.py', [str(configs[0]), '--work-dir',
+                                            str(tmp_path), '--resume'],
+                               monkeypatch)
+    assert code == 2
+    err = capsys.readouterr().err
+    last = err.splitlines()[-1]
+    assert last.startswith(f'error: --resume: no readable checkpoint in {tmp_path}')
+    # Newest first, each with its reason.
+    assert last.index('iter_4.pth (truncated') < last.index('iter_2.pth (truncated')
+    assert 'Traceback' not in err
+    assert not (tmp_path / 'iter_6.pth').exists()
+
+
+def test_resume_from_named_unreadable_checkpoint_is_one_line_error(
+        configs, full_run, tmp_path, monkeypatch, capsys):
+    _copy_run(full_run[0], tmp_path, (2, 4))
+    _truncate(tmp_path / 'iter_4.pth')
+    code = run_tool_in_process('train.py', [
+        str(configs[0]), '--work-dir', str(tmp_path),
+        '--resume', str(tmp_path / 'iter_4.pth')], monkeypatch)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: cannot read checkpoint to resume from: '
+                          f'{tmp_path / "iter_4.pth"}: truncated')
+    assert err.count('\n') == 1, err
+    assert not (tmp_path / 'iter_6.pth').exists()
 
 
 def test_amp_and_cfg_options(configs, tmp_path):

@@ -57,7 +57,7 @@ def test_hook_in_the_test_loop(tmp_path):
     from mmengine.runner import Runner
 
     from a3d_det.datasets import make_synthetic_deeplesion
-    from a3d_det.engine import add_visualization_hook
+    from a3d_det.utils.runner_config import add_visualization_hook
 
     repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     spec = importlib.util.spec_from_file_location(

@@ -120,9 +120,9 @@ def count_flops(model: nn.Module, *inputs) -> FlopsReport:
 def backbone_flops(backbone_cfg: dict, shape: Sequence[int] = (512, 512),
                    thickness: float = 2.0) -> FlopsReport:
     """Count the backbone built from ``backbone_cfg`` on a ``(1, C, D, H, W)``
-    input, ``D = num_slices``, on the meta device (no weights are loaded)."""
+    input, ``D = num_slices``, on the meta device (building reads no weight
+    file; ``pretrained`` is read only by ``init_weights``)."""
     cfg = copy.deepcopy(dict(backbone_cfg))
-    cfg.pop('pretrained', None)
     with torch.device('meta'):
         model = MODELS.build(cfg).eval()
         d = getattr(model, 'num_slices', cfg.get('num_slices', 3))

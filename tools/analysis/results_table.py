@@ -21,8 +21,9 @@ import re
 import sys
 from dataclasses import dataclass
 
-COLUMNS = ('sens@0.5', 'sens@1', 'sens@2', 'sens@4', 'sens@8', 'sens@16',
-           'avg[0.5-4]')
+from a3d_det.evaluation.froc_keys import FROC_KEYS
+
+COLUMNS = FROC_KEYS
 HEADER = ('0.5', '1', '2', '4', '8', '16', 'Avg.')
 #: config folder names -> the paper's method names
 METHODS = {'no_fusion': 'No Fusion', 'i3d': 'I3D', 'p3d': 'P3D', 'acs': 'ACS',

@@ -6,7 +6,11 @@ Reads ``DL_info.csv`` and ``Images_png/``; writes
 ``annotations/deeplesion_{train,val,test}.json`` (mmengine's
 ``metainfo`` + ``data_list`` format, masks as COCO RLE) that
 ``DeepLesionDataset(ann_file=...)`` reads. Malformed rows and unreadable key
-slices are reported and skipped. Per-image results go to a cache
+slices are reported and skipped. Then every slice file that the samples read
+(the key slice and the neighbours of 3- and 7-slice loading, 2 mm and native)
+is decoded once; the unreadable ones are listed on stderr and in
+``annotations/unreadable_slices.txt`` with the samples that need them
+(training skips such samples, evaluation stops on them). Per-image results go to a cache
 (``annotations/.prepare_cache.jsonl``) as they come, so an interrupted run
 resumes where it stopped.
 """
@@ -24,8 +28,10 @@ from mmengine.utils import ProgressBar
 from a3d_det.datasets.deeplesion_dataset import records_to_images
 from a3d_det.datasets.dl_info import SPLITS, DLInfoError, iter_dl_info
 from a3d_det.datasets.grabcut import GrabCutStats, grabcut_image_masks
+from a3d_det.datasets.slice_check import unreadable_slices
 
 CACHE_NAME = '.prepare_cache.jsonl'
+UNREADABLE_NAME = 'unreadable_slices.txt'
 
 
 def parse_args(argv=None):
@@ -38,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument('--window', type=float, nargs=2, default=(-1024.0, 2050.0),
                    metavar=('LO', 'HI'), help='HU window GrabCut sees (default -1024 2050)')
     p.add_argument('--no-resume', action='store_true', help='ignore an existing cache')
+    p.add_argument('--no-slice-check', action='store_true',
+                   help='do not decode the neighbour slices the samples read')
     return p.parse_args(argv)
 
 
@@ -64,6 +72,29 @@ def load_cache(path: str, fingerprint: dict) -> dict:
             break  # a line cut by an interruption: redo from there
         done[res['file_name']] = res
     return done
+
+
+def check_slices(image_dir: str, images: list, out_dir: str, workers: int) -> int:
+    """Report the unreadable slices the samples need; return how many."""
+    pool = multiprocessing.Pool(workers) if workers > 1 else None
+    try:
+        imap = partial(pool.imap, chunksize=16) if pool else map
+        bad = unreadable_slices(image_dir, images, imap=imap)
+    finally:
+        if pool:
+            pool.terminate()
+    path = osp.join(out_dir, UNREADABLE_NAME)
+    if not bad:
+        if osp.exists(path):
+            os.remove(path)
+        return 0
+    with open(path, 'w') as f:
+        for reason, users in bad.values():
+            line = f'{reason} (needed by {len(users)} sample(s): {", ".join(sorted(users))})'
+            print(f'unreadable slice: {line}', file=sys.stderr)
+            f.write(line + '\n')
+    print(f'{len(bad)} unreadable slice(s) listed in {path}', file=sys.stderr)
+    return len(bad)
 
 
 def main(argv=None) -> int:
@@ -137,6 +168,8 @@ def main(argv=None) -> int:
         per_split[split_name[im['split']]].append(entry)
     for msg in unreadable:
         print(f'skipped unreadable image: {msg}', file=sys.stderr)
+    n_bad_slices = None if args.no_slice_check else check_slices(
+        image_dir, images, out_dir, args.workers)
     written = []
     for name, data_list in per_split.items():
         path = osp.join(out_dir, f'deeplesion_{name}.json')
@@ -151,7 +184,10 @@ def main(argv=None) -> int:
     n_noisy = sum(bool(r['noisy']) for r in records)
     print(f'summary: {len(records)} lesion rows ({n_noisy} Possibly_noisy) on '
           f'{len(images)} key images, {len(bad_rows)} bad rows skipped, '
-          f'{len(unreadable)} unreadable images skipped; {stats}; '
+          f'{len(unreadable)} unreadable images skipped, '
+          + ('slices not checked' if n_bad_slices is None else
+             f'{n_bad_slices} unreadable slices needed by the samples')
+          + f'; {stats}; '
           f'{time.perf_counter() - start:.1f} s')
     for line in written:
         print(f'wrote {line}')

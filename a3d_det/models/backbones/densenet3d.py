@@ -2,10 +2,11 @@
 Fig. 2) with any 3D context fusion operator in its dense layers."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.utils.checkpoint as cp
@@ -28,6 +29,21 @@ PRETRAINED_HELP = (
     'on a machine with internet make it with: python -c "import torch, torchvision; '
     "torch.save(torchvision.models.densenet121(weights='IMAGENET1K_V1').state_dict(), "
     "'checkpoints/densenet121.pth')\"")
+
+
+@contextlib.contextmanager
+def _keep_norm_statistics(norm: nn.Module) -> Iterator[None]:
+    """Restore ``norm``'s running statistics (and ``num_batches_tracked``) on
+    exit: the recompute of a checkpointed batch norm in the backward pass must
+    not update them a second time."""
+    saved = {name: buf.clone() for name, buf in norm.named_buffers(recurse=False)
+             if buf is not None}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, value in saved.items():
+                getattr(norm, name).copy_(value)
 
 
 def _call(op: nn.Module, x: Tensor, thickness: Optional[Tensor]) -> Tensor:
@@ -56,6 +72,9 @@ class _DenseLayer(nn.Module):
                                        kernel_size=3, padding=1, num_slices=num_slices))
         self.memory_efficient = memory_efficient
 
+    def _checkpoint_contexts(self) -> Tuple[ContextManager, ContextManager]:
+        return contextlib.nullcontext(), _keep_norm_statistics(self.norm1)
+
     def bottleneck(self, *features: Tensor, thickness: Optional[Tensor] = None) -> Tensor:
         x = torch.cat(features, 1)
         return _call(self.conv1, self.relu1(self.norm1(x)), thickness)
@@ -66,9 +85,12 @@ class _DenseLayer(nn.Module):
         if self.memory_efficient and self.training \
                 and any(f.requires_grad for f in features):
             # Activation checkpointing of the concatenation + bottleneck: its
-            # (large) output is recomputed in backward instead of stored.
+            # (large) output is recomputed in backward instead of stored. The
+            # recompute normalises with the same batch statistics but leaves
+            # the running statistics as the forward pass set them (one update
+            # per step).
             x = cp.checkpoint(self.bottleneck, *features, thickness=thickness,
-                              use_reentrant=False)
+                              use_reentrant=False, context_fn=self._checkpoint_contexts)
         else:
             x = self.bottleneck(*features, thickness=thickness)
         return _call(self.conv2, self.relu2(self.norm2(x)), thickness)
@@ -119,11 +141,15 @@ class DenseNet3D(BaseModule):
         fusion: config of the fusion operator, e.g. ``dict(type='A3DConv')``
             (any registered operator; extra keys are its options).
         pretrained: path of a torchvision ``densenet121`` state_dict file,
-            converted at construction: conv0 from the green input channel, the
-            2D kernels through the operators' ``from_conv2d`` rule
-            (``load_conv2d_weight``), batch norm as is. Never downloaded.
+            read by ``init_weights()`` (which mmengine's Runner calls before
+            training), never at construction: conv0 from the green input
+            channel, the 2D kernels through the operators' ``from_conv2d``
+            rule (``load_conv2d_weight``), batch norm as is. Never downloaded.
+            ``init_cfg=dict(type='Pretrained', checkpoint=path)`` (mmdet's
+            pattern) is the same as ``pretrained=path``.
         memory_efficient: checkpoint the concatenation + bottleneck of every
-            dense layer (less memory, one more bottleneck forward in backward).
+            dense layer (less memory, one more bottleneck forward in backward;
+            batch-norm running statistics are still updated once per step).
         norm_cfg: ``dict(type='BN3d')`` (default), ``'SyncBN'`` or ``'GN'``.
         frozen_stages: -1 none; 0 the stem (conv0, norm0); i >= 1 also dense
             blocks 1..i and the transitions before them (eval mode, no grad).
@@ -131,6 +157,9 @@ class DenseNet3D(BaseModule):
         in_channels, growth_rate, block_config, num_init_features, bn_size:
             DenseNet-121's 1 (grey CT), 32, (6, 12, 24), 64, 4 by default.
         init_cfg: mmengine initialisation config.
+
+    Building reads no file: tests, evaluation (whose checkpoint holds every
+    weight) and inference never need the ImageNet file.
 
     Attributes:
         out_channels: channels of the three outputs, (256, 512, 1024).
@@ -149,6 +178,14 @@ class DenseNet3D(BaseModule):
                  norm_eval: bool = False, in_channels: int = 1, growth_rate: int = 32,
                  block_config: Sequence[int] = (6, 12, 24), num_init_features: int = 64,
                  bn_size: int = 4, init_cfg: Optional[dict] = None) -> None:
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            # mmdet's pattern; the file is a 2D torchvision state_dict, so it
+            # goes through the conversion of ``load_pretrained``, not
+            # mmengine's plain ``load_checkpoint``.
+            if pretrained is not None:
+                raise ValueError('give either pretrained or '
+                                 "init_cfg=dict(type='Pretrained'), not both")
+            pretrained, init_cfg = init_cfg.get('checkpoint'), None
         super().__init__(init_cfg=init_cfg)
         fusion = dict(type='A3DConv') if fusion is None else dict(fusion)
         norm_cfg = dict(type='BN3d') if norm_cfg is None else dict(norm_cfg)
@@ -196,8 +233,6 @@ class DenseNet3D(BaseModule):
         self.strides: Tuple[int, ...] = tuple(strides)
 
         self._init_random()
-        if pretrained is not None:
-            self.load_pretrained(pretrained)
         self._freeze_stages()
 
     # -- initialisation --------------------------------------------------------
@@ -215,6 +250,20 @@ class DenseNet3D(BaseModule):
                     and m.weight is not None:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        """Load ``pretrained`` (if set) into the randomly initialised network.
+
+        Called by mmengine's Runner before training (not for testing, where
+        the checkpoint holds every weight).
+
+        Raises:
+            FileNotFoundError: ``pretrained`` does not exist (naming the path).
+        """
+        first_call = not self._is_init
+        super().init_weights()          # warns on a second call, as mmengine does
+        if first_call and self.pretrained is not None:
+            self.load_pretrained(self.pretrained)
 
     @torch.no_grad()
     def load_pretrained(self, path: str) -> None:

@@ -25,11 +25,15 @@ class LesionDataPreprocessor(BaseDataPreprocessor):
         pad_size_divisor: H_pad and W_pad are multiples of it.
         pad_value: value of the padded pixels, on the windowed intensity
             scale of the pipeline.
-        non_blocking: passed to ``Tensor.to`` when moving to the device.
+        non_blocking: passed to ``Tensor.to`` when moving inputs and data
+            samples to the device. With the dataloader's ``pin_memory=True``
+            the host-to-GPU copies then overlap with the host (the copies and
+            the model run in order on the same CUDA stream, so results do not
+            change); from pageable memory the copy is synchronous either way.
     """
 
     def __init__(self, pad_size_divisor: int = 32, pad_value: float = 0.0,
-                 non_blocking: bool = False) -> None:
+                 non_blocking: bool = True) -> None:
         super().__init__(non_blocking=non_blocking)
         if pad_size_divisor < 1:
             raise ValueError(f'pad_size_divisor must be >= 1, got {pad_size_divisor}')

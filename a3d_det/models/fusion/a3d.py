@@ -18,7 +18,7 @@ def fuse_slices(x: Tensor, fusion_weight: Tensor) -> Tensor:
     forward and one per gradient backward. The small ``(C, D, D)`` matrices
     are made contiguous first: with ``P.permute`` strides the CPU batched GEMM
     falls back to a loop over channels (about 5x slower forward + backward at
-    DenseNet shapes; einsum was as slow, see the README's benchmark).
+    DenseNet shapes; einsum is slower too, see docs/benchmarks.md).
 
     Args:
         x: ``(B, C, D, H, W)``.

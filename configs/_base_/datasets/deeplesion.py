@@ -1,5 +1,5 @@
 # DeepLesion (NIH) at data/DeepLesion: Images_png/ and DL_info.csv (see
-# data/README.md), with the paper's pipeline (Sec. 3.1): slices resampled to
+# docs/data.md), with the paper's pipeline (Sec. 3.1): slices resampled to
 # 2 mm, HU window [-1024, 2050] -> [-50, 205], random horizontal flip,
 # shift/scale/rotate, resize to 512, padding to a multiple of 32. The official
 # 70/15/15 split (Train_Val_Test), one key image per sample, 1 image per GPU
@@ -39,10 +39,13 @@ test_pipeline = [
     dict(type='PackLesionInputs'),
 ]
 
+# pin_memory: page-locked batches, copied to the GPU without blocking
+# (LesionDataPreprocessor non_blocking=True).
 train_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
+    pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
@@ -56,6 +59,7 @@ val_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
+    pin_memory=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(

@@ -1,13 +1,14 @@
 # The universal lesion detector of the A3D paper (Sec. 2.3, Fig. 2): a 3D
 # DenseNet-121 with a 3D context fusion operator, a 3D-to-2D FPN and Mask
-# R-CNN heads, with every setting of the official configuration (DESIGN.md,
-# "The paper's settings") as the default.
+# R-CNN heads, with every setting of the official A3D configuration (see
+# docs/reproduction.md) as the default.
 #
 # Leaf configs change only the operator (model.backbone.fusion.type) and the
-# slice count: they set a top-level `num_slices` and pass it to both
-# model.backbone.num_slices and the datasets' num_slices (which fills the
-# pipeline's LoadMultiSliceFromFile). The detector refuses inputs whose slice
-# count differs from the model's.
+# slice count. The bases use 3 slices (model.backbone.num_slices here and the
+# datasets' num_slices, which fills the pipeline's LoadMultiSliceFromFile),
+# so the 3-slice leaves set nothing more; the 7-slice leaves set a top-level
+# `num_slices = 7` and pass it to the backbone and to all three datasets. The
+# detector refuses inputs whose slice count differs from the model's.
 model = dict(
     type='LesionMaskRCNN',
     # Stacks (1, D, H, W) inputs into (B, 1, D, H, W), padding H and W only.

@@ -1,4 +1,4 @@
-# The paper's schedule (official A3D configuration, Sec. 3 / DESIGN.md):
+# The paper's schedule (Sec. 3 and the official A3D configuration):
 # SGD lr 0.02 for 4 GPUs x 1 image, momentum 0.9, weight decay 1e-4,
 # gradient clipping at norm 35, linear warm-up over 500 iterations,
 # 20 epochs with the learning rate divided by 10 after epochs 9 and 16.

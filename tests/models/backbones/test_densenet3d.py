@@ -68,7 +68,9 @@ def test_pretrained_slices_equal_torchvision_2d(tv_densenet_file):
     dense-block output on the RGB image (0, slice, 0)."""
     tv, path = tv_densenet_file
     net = DenseNet3D(num_slices=3, fusion=dict(type='NoFusionConv'),
-                     pretrained=str(path)).eval()
+                     pretrained=str(path))
+    net.init_weights()
+    net.eval()
     torch.manual_seed(1)
     x = torch.randn(2, 1, 3, 32, 32)
     with torch.no_grad():
@@ -95,6 +97,7 @@ def test_pretrained_with_a3d_and_old_style_keys(tv_densenet_file, tmp_path):
     path = tmp_path / 'old.pth'
     torch.save(old, path)
     net = DenseNet3D(num_slices=3, fusion=dict(type='A3DConv'), pretrained=str(path))
+    net.init_weights()
     layer = net.denseblock2.denselayer3
     assert torch.equal(layer.conv2.weight,
                        tv.features.denseblock2.denselayer3.conv2.weight)
@@ -108,6 +111,7 @@ def test_pretrained_with_a3d_and_old_style_keys(tv_densenet_file, tmp_path):
 def test_pretrained_i3d_is_inflated(tv_densenet_file):
     tv, path = tv_densenet_file
     net = DenseNet3D(num_slices=3, fusion=dict(type='I3DConv'), pretrained=str(path))
+    net.init_weights()
     w2d = tv.features.denseblock1.denselayer2.conv2.weight
     torch.testing.assert_close(net.denseblock1.denselayer2.conv2.weight,
                                w2d.unsqueeze(2).expand(-1, -1, 3, -1, -1) / 3)
@@ -115,20 +119,36 @@ def test_pretrained_i3d_is_inflated(tv_densenet_file):
 
 def test_pretrained_errors(tv_densenet_file, tmp_path):
     tv, _ = tv_densenet_file
-    with pytest.raises(FileNotFoundError, match=r'checkpoints/densenet121\.pth.*torch\.save'):
-        DenseNet3D(pretrained=str(tmp_path / 'nope.pth'))
+    net = DenseNet3D(pretrained=str(tmp_path / 'nope.pth'))   # building reads no file
+    with pytest.raises(FileNotFoundError,
+                       match=re.escape(str(tmp_path / 'nope.pth')) + r'.*torch\.save'):
+        net.init_weights()
     state = tv.state_dict()
     bad = dict(state)
     bad['features.denseblock1.denselayer1.conv1.weight'] = torch.zeros(128, 64, 3, 3)
     del bad['features.norm0.running_mean']
     torch.save(bad, tmp_path / 'bad.pth')
     with pytest.raises(ValueError, match=r'missing norm0\.running_mean.*conv1\.weight: file'):
-        DenseNet3D(pretrained=str(tmp_path / 'bad.pth'))
+        DenseNet3D(pretrained=str(tmp_path / 'bad.pth')).init_weights()
     extra = dict(state)
     extra['features.somethingelse.weight'] = torch.zeros(3)
     torch.save(extra, tmp_path / 'extra.pth')
     with pytest.warns(UserWarning, match='somethingelse'):
-        DenseNet3D(pretrained=str(tmp_path / 'extra.pth'))
+        DenseNet3D(pretrained=str(tmp_path / 'extra.pth')).init_weights()
+
+
+def test_init_cfg_pretrained_is_the_pretrained_argument(tv_densenet_file):
+    """mmdet's ``init_cfg=dict(type='Pretrained')``: the file is converted in
+    ``init_weights`` (A3D's fusion weights keep their init), not at building."""
+    tv, path = tv_densenet_file
+    net = DenseNet3D(num_slices=3, fusion=dict(type='A3DConv'),
+                     init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    w2d = tv.features.denseblock1.denselayer2.conv2.weight
+    assert not torch.equal(net.denseblock1.denselayer2.conv2.weight, w2d)
+    net.init_weights()
+    assert torch.equal(net.denseblock1.denselayer2.conv2.weight, w2d)
+    with pytest.raises(ValueError, match='not both'):
+        DenseNet3D(pretrained=str(path), init_cfg=dict(type='Pretrained', checkpoint='x'))
 
 
 def test_memory_efficient_gives_same_values_and_gradients():
@@ -147,6 +167,29 @@ def test_memory_efficient_gives_same_values_and_gradients():
     gb = b.denseblock1.denselayer1.conv1.fusion_weight.grad
     assert ga.abs().sum() > 0
     torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('fusion', ['A3DConv', 'AlignShiftConv'])
+def test_memory_efficient_updates_norm_statistics_once_per_step(fusion):
+    """The recompute of the checkpointed bottleneck in backward must not update
+    the batch-norm statistics again: after two training steps every norm has
+    ``num_batches_tracked == 2`` and the running statistics of the plain network."""
+    torch.manual_seed(0)
+    a = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(2, 2, 2))
+    b = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(2, 2, 2),
+                   memory_efficient=True)
+    b.load_state_dict(a.state_dict())
+    t = torch.tensor([2.0, 5.0])
+    for step in range(2):
+        x = torch.randn(2, 1, 3, 32, 32)
+        for net in (a, b):
+            sum(o.square().mean() for o in net(x, t)).backward()
+    norms_a = dict(a.named_modules())
+    for name, m in b.named_modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            assert int(m.num_batches_tracked) == 2, name
+            torch.testing.assert_close(m.running_mean, norms_a[name].running_mean)
+            torch.testing.assert_close(m.running_var, norms_a[name].running_var)
 
 
 def test_frozen_stages_and_norm_eval():

@@ -31,3 +31,25 @@ def test_rejects_mixed_slice_counts_and_bad_shapes():
         pre(dict(inputs=[torch.zeros(1, 3, 32, 32), torch.zeros(1, 7, 32, 32)]))
     with pytest.raises(ValueError, match=r'\(1, D, H, W\)'):
         pre(dict(inputs=[torch.zeros(3, 32, 32)]))
+
+
+def test_copies_to_the_device_without_blocking(monkeypatch):
+    """Every host-to-device copy (inputs and data samples) is non-blocking by
+    default; ``non_blocking=False`` restores blocking copies."""
+    calls = []
+    original = torch.Tensor.to
+
+    def recording_to(self, *args, **kwargs):
+        calls.append(kwargs.get('non_blocking'))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, 'to', recording_to)
+    for config, expected in ((dict(), True), (dict(non_blocking=False), False)):
+        calls.clear()
+        pre = MODELS.build(dict(type='LesionDataPreprocessor', **config))
+        sample = LesionDataSample()
+        sample.set_field(torch.ones(2), 'weights')
+        out = pre(dict(inputs=[torch.ones(1, 3, 32, 32), torch.ones(1, 3, 32, 32)],
+                       data_samples=[sample]))
+        assert out['inputs'].shape == (2, 1, 3, 32, 32)
+        assert len(calls) == 3 and set(calls) == {expected}, calls

@@ -1,17 +1,12 @@
 """Config preparation of tools/train.py and tools/test.py."""
-import json
-from pathlib import Path
-
 import pytest
 import torch
 from mmengine.config import Config
 
-from a3d_det.engine import (FROC_KEYS, UserInputError, add_visualization_hook,
-                            enable_amp, froc_summary, load_config, run_cli,
-                            set_froc_dump_file, set_load_from, set_resume,
-                            set_work_dir, strip_metric_prefix, write_json)
-
-REPO = Path(__file__).resolve().parents[2]
+from a3d_det.utils.errors import UserInputError
+from a3d_det.utils.runner_config import (add_visualization_hook, enable_amp, load_config,
+                                         set_froc_dump_file, set_load_from, set_resume,
+                                         set_work_dir)
 
 
 def test_load_config_missing_and_wrong_suffix(tmp_path):
@@ -21,6 +16,14 @@ def test_load_config_missing_and_wrong_suffix(tmp_path):
     other.write_text('a: 1\n')
     with pytest.raises(UserInputError, match='.py'):
         load_config(str(other))
+
+
+def test_load_config_unreadable_is_a_user_error(tmp_path):
+    path = tmp_path / 'broken.py'
+    path.write_text('model = dict(type=\n')
+    with pytest.raises(UserInputError, match='cannot read config .*broken.py') as err:
+        load_config(str(path))
+    assert '\n' not in str(err.value)
 
 
 def test_load_config_merges_options(tmp_path):
@@ -52,8 +55,15 @@ def test_resume_modes(tmp_path, capsys):
         set_resume(cfg, str(tmp_path / 'missing.pth'))
     ckpt = tmp_path / 'iter_4.pth'
     ckpt.write_bytes(b'')
+    with pytest.raises(UserInputError, match='cannot read checkpoint to resume from: .*empty file'):
+        set_resume(cfg, str(ckpt))
+    torch.save(dict(meta={}, state_dict={}), ckpt)
     set_resume(cfg, str(ckpt))
     assert cfg.resume is True and cfg.load_from == str(ckpt)
+    cfg.load_from = None
+    set_resume(cfg, 'auto')  # finds it
+    assert cfg.load_from == str(ckpt)
+    assert f'resuming from {ckpt}' in capsys.readouterr().err
 
 
 def test_set_load_from(tmp_path):
@@ -99,44 +109,9 @@ def test_visualization_hook_added_once(tmp_path):
     assert cfg.custom_hooks[-1]['show_dir'] == str(tmp_path / 'b')
 
 
-def test_froc_summary_strips_prefix_and_orders():
-    metrics = {f'deeplesion/{k}': i / 10 for i, k in enumerate(FROC_KEYS)}
-    metrics['deeplesion/type/liver/sens@4'] = 0.9
-    summary = froc_summary(metrics)
-    assert list(summary) == list(FROC_KEYS)
-    assert summary['sens@0.5'] == 0.0 and summary['avg[0.5-4]'] == 0.6
-    # Without prefix (the metric's default) the same.
-    assert froc_summary(strip_metric_prefix(metrics)) == summary
-
-
-def test_froc_summary_other_metrics_keeps_scalars():
-    assert froc_summary({'tiny/mse': 1.5, 'tiny/name': 'x'}) == {'mse': 1.5}
-
-
-def test_write_json(tmp_path):
-    path = tmp_path / 'a' / 'b.json'
-    write_json(str(path), {'x': 1.0})
-    assert json.loads(path.read_text()) == {'x': 1.0}
-
-
-def test_run_cli_user_error_is_one_line(capsys):
-    def main():
-        raise UserInputError('checkpoint not found: x.pth')
-    with pytest.raises(SystemExit) as exc:
-        run_cli(main)
-    assert exc.value.code == 2
-    assert capsys.readouterr().err == 'error: checkpoint not found: x.pth\n'
-
-
-def test_strip_metric_prefix_keeps_breakdown_groups():
-    metrics = {'deeplesion/sens@0.5': 0.1, 'sens@4/interval<=2mm': 0.7,
-               'sens@1/interval<=2mm': 0.5, 'avg[0.5-4]': 0.3}
-    assert strip_metric_prefix(metrics) == {
-        'sens@0.5': 0.1, 'sens@4/interval<=2mm': 0.7,
-        'sens@1/interval<=2mm': 0.5, 'avg[0.5-4]': 0.3}
-
-
-def test_set_load_from_skips_the_backbone_imagenet_file(tmp_path):
+def test_set_load_from_leaves_the_model_config_alone(tmp_path):
+    """Evaluation needs no ImageNet file because building reads none, not
+    because the config is rewritten."""
     ckpt = tmp_path / 'detector.pth'
     ckpt.write_bytes(b'x')
     cfg = Config(dict(work_dir=str(tmp_path), model=dict(
@@ -144,4 +119,4 @@ def test_set_load_from_skips_the_backbone_imagenet_file(tmp_path):
         backbone=dict(type='DenseNet3D', pretrained='checkpoints/densenet121.pth'))))
     set_load_from(cfg, str(ckpt))
     assert cfg.load_from == str(ckpt)
-    assert cfg.model.backbone.pretrained is None
+    assert cfg.model.backbone.pretrained == 'checkpoints/densenet121.pth'
