@@ -53,8 +53,9 @@ def slice_report(series, result: Dict[str, object], score_thr: float) -> dict:
         score_thr: detections scoring below it are left out.
 
     Returns:
-        ``index``, ``sop_instance_uid``, ``z_mm``, ``file``, ``overlay`` (the
-        picture's file name, ``None`` without detections) and
+        ``index``, ``sop_instance_uid``, ``z_mm``, ``file``, ``frame`` (the
+        1-based frame number, only for a slice of a multi-frame file),
+        ``overlay`` (the picture's file name, ``None`` without detections) and
         ``detections``: ``box`` (original pixels), ``score``,
         ``long_axis_mm`` and ``area_mm2`` (from the mask), best first.
     """
@@ -75,13 +76,17 @@ def slice_report(series, result: Dict[str, object], score_thr: float) -> dict:
             area_mm2=_round(float(mask.sum()) * px_mm2
                             if mask is not None and px_mm2 else None),
         ))
-    return dict(
+    entry = dict(
         index=i,
         sop_instance_uid=series.sop_instance_uids[i],
         z_mm=round(float(series.z_mm[i]), 4),
         file=osp.basename(series.files[i]),
         overlay=overlay_name(i) if detections else None,
         detections=detections)
+    frames = getattr(series, 'frames', None)
+    if frames is not None and frames[i] is not None:
+        entry['frame'] = int(frames[i]) + 1   # DICOM frame number (1-based)
+    return entry
 
 
 def series_report(series, slices: Sequence[dict], score_thr: float,

@@ -18,4 +18,5 @@ __all__ = [
     'decode_mask', 'encode_rle', 'recist_ellipse_mask', 'SkippedSamplesError',
     'make_synthetic_deeplesion', 'SyntheticDeepLesionDataset',
 ]
-from .dicom import CTSeries, SeriesError, SeriesWarning, read_ct_series  # noqa: F401,E402
+from .dicom import (CTSeries, SeriesError, SeriesWarning, read_ct_series,  # noqa: F401,E402
+                    read_dicom_series, read_nifti_series, read_png_series)

@@ -88,28 +88,71 @@ def read_png_hu(path: str) -> np.ndarray:
     return out
 
 
+#: Values of the ``interpolation`` option of the neighbour sampling.
+INTERPOLATIONS = ('linear', 'published')
+
+
+def _valid_interval(slice_interval: Optional[float]) -> Optional[float]:
+    """The native interval as a float, or ``None`` when unknown (NaN, <= 0, inf)."""
+    si = float(slice_interval) if slice_interval is not None else math.nan
+    return si if si > 0 and not math.isinf(si) else None
+
+
 def neighbour_offsets(slice_interval: Optional[float], num_slices: int,
-                      target_interval: Optional[float] = 2.0) -> list[float]:
+                      target_interval: Optional[float] = 2.0, *,
+                      interpolation: str = 'linear',
+                      native_if_thicker: bool = False) -> list[float]:
     """Offsets (in native slices, relative to the key slice) of the D outputs.
 
     Output p (p = -(D-1)/2 ... (D-1)/2) lies at p * target_interval mm, i.e.
     at r * p native slices with r = target_interval / slice_interval.
     ``target_interval=None`` reads native neighbours (r = 1). A NaN or
     non-positive native interval gives offsets 0 (the key slice repeated).
+
+    Args:
+        slice_interval: native slice interval in mm.
+        num_slices: D, odd.
+        target_interval: output slice interval in mm, or ``None`` (native).
+        interpolation: ``'linear'`` (the correct positions ``r * p``) or
+            ``'published'``: the loader of the published DeepLesion code
+            (3DCE, MULAN, AlignShift, A3D) computes the interpolation weights
+            of the first neighbour, ``frac(r)``, and reuses them for every
+            neighbour, so output p lies at ``floor(r * |p|) + frac(r)``
+            (``r * |p|`` when that is integral). At 5 mm and 7 slices this
+            gives -7, -2, -2, 0, 2, 2, 7 mm instead of -6 ... 6; for 3 slices
+            both are the same. A bug, kept as an option for reproducing
+            published numbers.
+        native_if_thicker: read native neighbours (r = 1) when the native
+            interval is at least ``target_interval`` and resample only
+            thinner series (the published AlignShift loader; its thickness
+            input stays the native interval).
+
+    Returns:
+        D offsets in native slices, increasing, 0 in the middle.
     """
     if num_slices < 1 or num_slices % 2 == 0:
         raise ValueError(f'num_slices must be a positive odd number, got {num_slices}')
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f'interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}')
     half = (num_slices - 1) // 2
     if target_interval is None:
         ratio = 1.0
     else:
         if not target_interval > 0:
             raise ValueError(f'target_interval must be positive or None, got {target_interval}')
-        si = float(slice_interval) if slice_interval is not None else math.nan
-        if not (si > 0) or math.isinf(si):
+        si = _valid_interval(slice_interval)
+        if si is None:
             return [0.0] * num_slices
-        ratio = float(target_interval) / si
-    return [ratio * p for p in range(-half, half + 1)]
+        ratio = 1.0 if native_if_thicker and si >= target_interval \
+            else float(target_interval) / si
+    if interpolation == 'linear' or ratio == math.floor(ratio):
+        return [ratio * p for p in range(-half, half + 1)]
+    frac = ratio - math.floor(ratio)
+    right = []
+    for p in range(1, half + 1):
+        pos = ratio * p
+        right.append(pos if pos == math.floor(pos) else math.floor(pos) + frac)
+    return [-v for v in reversed(right)] + [0.0] + right
 
 
 def source_offsets(rel: float) -> list[int]:
@@ -122,11 +165,66 @@ def source_offsets(rel: float) -> list[int]:
     return [lo, lo + 1]
 
 
+def neighbour_plan(exists: Callable[[int], bool], key_index: int,
+                   slice_interval: Optional[float], num_slices: int,
+                   target_interval: Optional[float] = 2.0, *,
+                   interpolation: str = 'linear',
+                   native_if_thicker: bool = False) -> list[list[tuple[int, float]]]:
+    """Which slices each output reads, and with which weights (the one rule
+    of :func:`sample_neighbours`, without reading any pixel).
+
+    An output at an integral offset reads that slice; otherwise it is the
+    linear interpolation of the slices ``floor`` and ``floor + 1`` of it. A
+    slice that does not exist (``exists(i)`` false) falls back one slice at a
+    time towards the key slice, which is assumed to exist.
+
+    Returns:
+        for each of the D outputs, ``[(slice_index, weight), ...]``.
+    """
+    def fallback(offset: int) -> int:
+        o = offset
+        while o != 0 and not exists(key_index + o):
+            o += -1 if o > 0 else 1
+        if o != offset:
+            logger.debug('slice %d missing, fell back to %d', key_index + offset, key_index + o)
+        return key_index + o
+
+    plan = []
+    for rel in neighbour_offsets(slice_interval, num_slices, target_interval,
+                                 interpolation=interpolation,
+                                 native_if_thicker=native_if_thicker):
+        src = source_offsets(rel)
+        if len(src) == 1:
+            plan.append([(fallback(src[0]), 1.0)])
+        else:
+            w = rel - src[0]  # weight of the slice at src[1]
+            plan.append([(fallback(src[0]), 1.0 - w), (fallback(src[1]), w)])
+    return plan
+
+
+def combine_plan(plan: list[list[tuple[int, float]]],
+                 slices: dict[int, np.ndarray]) -> np.ndarray:
+    """Weighted sums of the planned slices -> float32 (D, H, W)."""
+    first = slices[plan[len(plan) // 2][0][0]]
+    out = np.empty((len(plan),) + first.shape, dtype=np.float32)
+    for k, parts in enumerate(plan):
+        (i, w), rest = parts[0], parts[1:]
+        if not rest:
+            out[k] = slices[i]
+            continue
+        np.multiply(slices[i], w, out=out[k])
+        for j, wj in rest:
+            out[k] += wj * slices[j]
+    return out
+
+
 def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
                       key_index: int,
                       slice_interval: Optional[float],
                       num_slices: int,
-                      target_interval: Optional[float] = 2.0) -> np.ndarray:
+                      target_interval: Optional[float] = 2.0, *,
+                      interpolation: str = 'linear',
+                      native_if_thicker: bool = False) -> np.ndarray:
     """Resample ``num_slices`` slices around a key slice to ``target_interval``.
 
     The rule (Sec. 3.1, "normalize the axial thickness of all data to 2mm"):
@@ -136,7 +234,8 @@ def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
     between the slices ``floor`` and ``ceil`` of it. A slice that does not
     exist falls back one slice at a time towards the key slice. A NaN or
     non-positive ``slice_interval`` repeats the key slice. Each slice is read
-    at most once per call.
+    at most once per call. Every loader (files, arrays) goes through
+    :func:`neighbour_plan`, so they share this rule and its options.
 
     Args:
         read_slice: ``read_slice(i)`` returns slice ``i`` as an (H, W) float32
@@ -146,6 +245,7 @@ def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
         num_slices: D, odd.
         target_interval: output slice interval in mm; ``None`` reads native
             neighbours.
+        interpolation, native_if_thicker: see :func:`neighbour_offsets`.
 
     Returns:
         float32 (D, H, W), ordered by increasing slice index, key slice at D // 2.
@@ -154,46 +254,22 @@ def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
 
     def get(i: int) -> Optional[np.ndarray]:
         if i not in cache:
-            cache[i] = read_slice(i)
+            img = read_slice(i)
+            cache[i] = None if img is None else np.asarray(img, dtype=np.float32)
         return cache[i]
 
     key = get(key_index)
     if key is None:
         raise SliceReadError(f'key slice {key_index} does not exist')
-    key = np.asarray(key, dtype=np.float32)
-
-    def get_or_fallback(offset: int) -> np.ndarray:
-        # Missing slice: step towards the key slice until one exists.
-        step = -1 if offset > 0 else 1
-        o = offset
-        while o != 0:
-            img = get(key_index + o)
-            if img is not None:
-                if o != offset:
-                    logger.debug('slice %d missing, fell back to %d',
-                                 key_index + offset, key_index + o)
-                if img.shape != key.shape:
-                    raise SliceReadError(
-                        f'slice {key_index + o} has shape {img.shape}, the key '
-                        f'slice {key_index} has {key.shape}')
-                return img
-            o += step
-        if offset != 0:
-            logger.debug('slice %d missing, fell back to the key slice %d',
-                         key_index + offset, key_index)
-        return key
-
-    out = np.empty((num_slices,) + key.shape, dtype=np.float32)
-    for k, rel in enumerate(neighbour_offsets(slice_interval, num_slices, target_interval)):
-        src = source_offsets(rel)
-        if len(src) == 1:
-            out[k] = get_or_fallback(src[0])
-            continue
-        w = rel - src[0]  # weight of the slice at src[1]
-        a, b = get_or_fallback(src[0]), get_or_fallback(src[1])
-        np.multiply(a, 1.0 - w, out=out[k])
-        out[k] += w * b
-    return out
+    plan = neighbour_plan(lambda i: get(i) is not None, key_index, slice_interval,
+                          num_slices, target_interval, interpolation=interpolation,
+                          native_if_thicker=native_if_thicker)
+    slices = {i: cache[i] for parts in plan for i, _ in parts}
+    for i, img in slices.items():
+        if img.shape != key.shape:
+            raise SliceReadError(f'slice {i} has shape {img.shape}, the key '
+                                 f'slice {key_index} has {key.shape}')
+    return combine_plan(plan, slices)
 
 
 _POOL: Optional[ThreadPoolExecutor] = None
@@ -212,7 +288,8 @@ def _decode_pool(threads: int) -> ThreadPoolExecutor:
 
 def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[float],
                     num_slices: int, target_interval: Optional[float] = 2.0,
-                    threads: int = 2) -> np.ndarray:
+                    threads: int = 2, *, interpolation: str = 'linear',
+                    native_if_thicker: bool = False) -> np.ndarray:
     """Load ``num_slices`` slices around the key slice ``file_name`` in HU.
 
     Args:
@@ -224,6 +301,8 @@ def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[flo
             ``None`` reads native neighbours.
         threads: decode the needed PNGs with this many threads (1: in the
             calling thread). Each needed slice is decoded once.
+        interpolation, native_if_thicker: options of the neighbour rule
+            (:func:`neighbour_offsets`).
 
     Returns:
         float32 (D, H, W) in HU (see :func:`sample_neighbours` for the rule).
@@ -236,21 +315,18 @@ def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[flo
     series_dir = osp.join(image_dir, folder)
     if not osp.isdir(series_dir):
         raise SliceReadError(f'{series_dir}: series folder not found')
-
-    def exists(i: int) -> bool:
-        return i >= 0 and osp.exists(slice_path(image_dir, folder, i))
-
     key_path = slice_path(image_dir, folder, key_index)
     if not osp.isfile(key_path):
         raise SliceReadError(f'{key_path}: key slice not found')
-    # Decode every slice the resampling will read up front, in parallel.
-    needed = {key_index}
-    for rel in neighbour_offsets(slice_interval, num_slices, target_interval):
-        for o in source_offsets(rel):
-            while o != 0 and not exists(key_index + o):
-                o += -1 if o > 0 else 1
-            needed.add(key_index + o)
-    order = sorted(needed)
+
+    def exists(i: int) -> bool:
+        return i == key_index or (i >= 0 and osp.exists(slice_path(image_dir, folder, i)))
+
+    # sample_neighbours' plan on file existence tells which slices it will
+    # read: decode each of them once, in parallel, then let it sample.
+    plan = neighbour_plan(exists, key_index, slice_interval, num_slices, target_interval,
+                          interpolation=interpolation, native_if_thicker=native_if_thicker)
+    order = sorted({i for parts in plan for i, _ in parts} | {key_index})
     paths = [slice_path(image_dir, folder, i) for i in order]
     if threads > 1 and len(paths) > 1:
         decoded = dict(zip(order, _decode_pool(threads).map(read_png_hu, paths)))
@@ -263,11 +339,10 @@ def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[flo
                                  f'slice {key_path} {key_shape}')
 
     def read(i: int) -> Optional[np.ndarray]:
-        if i in decoded:
-            return decoded[i]
-        return read_png_hu(slice_path(image_dir, folder, i)) if exists(i) else None
+        return decoded.get(i) if exists(i) else None
 
-    return sample_neighbours(read, key_index, slice_interval, num_slices, target_interval)
+    return sample_neighbours(read, key_index, slice_interval, num_slices, target_interval,
+                             interpolation=interpolation, native_if_thicker=native_if_thicker)
 
 
 def windowing(hu: np.ndarray, window: Sequence[float] = DEFAULT_WINDOW) -> np.ndarray:

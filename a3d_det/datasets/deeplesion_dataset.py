@@ -65,7 +65,12 @@ class DeepLesionDataset(BaseDataset):
         num_slices: D, filled into ``LoadMultiSliceFromFile`` of the pipeline
             when that transform does not set it.
         slice_interval: target slice interval (mm), filled in likewise;
-            ``None`` reads native neighbours (AlignShift).
+            ``None`` reads native neighbours.
+        interpolation: ``'linear'`` or ``'published'`` (the published
+            loaders' 7-slice offsets), filled in likewise.
+        native_if_thicker: native neighbours at slice intervals >=
+            ``slice_interval`` (the published AlignShift input), filled in
+            likewise.
         window: HU window, filled into ``WindowCT`` likewise.
         image_dir: the slice folder, relative to ``data_root``.
         filter_noisy: drop lesions marked Possibly_noisy (and images left
@@ -91,6 +96,8 @@ class DeepLesionDataset(BaseDataset):
     """
 
     METAINFO = dict(classes=('lesion',))
+    #: multi-slice loading transforms that take the dataset's sampling settings.
+    LOADERS = ('LoadMultiSliceFromFile',)
 
     def __init__(self,
                  data_root: str = 'data/DeepLesion',
@@ -98,6 +105,8 @@ class DeepLesionDataset(BaseDataset):
                  split: Optional[str] = 'train',
                  num_slices: int = 3,
                  slice_interval: Optional[float] = 2.0,
+                 interpolation: str = 'linear',
+                 native_if_thicker: bool = False,
                  window: Sequence[float] = DEFAULT_WINDOW,
                  image_dir: str = 'Images_png',
                  filter_noisy: bool = True,
@@ -111,6 +120,8 @@ class DeepLesionDataset(BaseDataset):
         self.split = split
         self.num_slices = num_slices
         self.slice_interval = slice_interval
+        self.interpolation = interpolation
+        self.native_if_thicker = native_if_thicker
         self.window = tuple(window)
         self.image_dir = osp.join(data_root, image_dir) if data_root else image_dir
         self.filter_noisy = filter_noisy
@@ -125,20 +136,23 @@ class DeepLesionDataset(BaseDataset):
         super().__init__(ann_file=ann_file, data_root=data_root, pipeline=pipeline, **kwargs)
 
     def _fill_defaults(self, transform: Union[dict, Any]) -> Union[dict, Any]:
-        """Give the dataset's num_slices / slice_interval / window to the
-        loading and windowing transforms that leave them unset."""
+        """Give the dataset's num_slices / slice_interval / interpolation /
+        native_if_thicker / window to the loading and windowing transforms
+        that leave them unset."""
         if not isinstance(transform, dict):
             return transform
         t = copy.deepcopy(transform)
         kind = t.get('type')
         name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
         name = name.split('.')[-1]
-        if name == 'LoadMultiSliceFromFile':
+        if name in self.LOADERS:
             for key, val in (('num_slices', self.num_slices),
-                             ('slice_interval', self.slice_interval)):
+                             ('slice_interval', self.slice_interval),
+                             ('interpolation', self.interpolation),
+                             ('native_if_thicker', self.native_if_thicker)):
                 if key in t and t[key] != val:
                     raise ValueError(
-                        f'LoadMultiSliceFromFile({key}={t[key]!r}) disagrees with the '
+                        f'{name}({key}={t[key]!r}) disagrees with the '
                         f'dataset\'s {key}={val!r}; set it in one place only')
                 t[key] = val
         elif name == 'WindowCT':

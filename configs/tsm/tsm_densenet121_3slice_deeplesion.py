@@ -10,3 +10,7 @@ _base_ = [
 
 # D = 3 is the bases' num_slices (model.backbone and the datasets).
 model = dict(backbone=dict(fusion=dict(type='TSMConv')))
+# 2 images per GPU, as published for TSM and AlignShift (lr stays 0.02, so
+# its reference total batch is 4 GPUs x 2 images).
+train_dataloader = dict(batch_size=2)
+auto_scale_lr = dict(base_batch_size=8)

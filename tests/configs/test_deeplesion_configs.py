@@ -56,10 +56,19 @@ def test_operator_and_slice_count(method, slices):
     for loader in LOADERS:
         dataset = cfg[loader].dataset
         assert dataset.num_slices == slices, loader
-        # AlignShift reads native neighbours; the others resample to 2 mm.
-        expected_interval = None if method == 'alignshift' else 2.0
-        assert dataset.slice_interval == expected_interval, loader
+        # Every method resamples to 2 mm; AlignShift reads native
+        # neighbours at >= 2 mm (published); 7 slices use the published offsets.
+        assert dataset.slice_interval == 2.0, loader
+        assert dataset.get('native_if_thicker', False) == (method == 'alignshift'), loader
+        assert dataset.get('interpolation', 'linear') == \
+            ('published' if slices == 7 else 'linear'), loader
         assert dataset.data_root == 'data/DeepLesion'
+    # published batch: 2 images per GPU for AlignShift and TSM, 1 for the others
+    assert cfg.train_dataloader.batch_size == (2 if method in ('alignshift', 'tsm') else 1)
+    assert cfg.auto_scale_lr.base_batch_size == 4 * cfg.train_dataloader.batch_size
+    assert cfg.model.roi_head.score_thr == (0.001 if method == 'alignshift' else 5e-5)
+    if method == 'alignshift':
+        assert cfg.model.backbone.fusion.pad_mode == 'own'
     assert cfg.model.backbone.pretrained == 'checkpoints/densenet121.pth'
     assert cfg.default_scope == 'a3d_det'
 
@@ -71,6 +80,17 @@ def test_paper_settings_are_the_defaults():
     assert tuple(rpn.anchor_generator.aspect_ratios[0]) == (0.5, 1.0, 2.0)
     assert (rpn.batch_size_per_image, rpn.positive_fraction) == (32, 0.5)
     assert rpn.post_nms_top_n.testing == 300 and rpn.nms_thresh == 0.7
+    assert dict(rpn.pre_nms_top_n) == dict(training=12000, testing=6000)
+    assert dict(rpn.post_nms_top_n) == dict(training=2000, testing=300)
+    assert (rpn.min_pos_iou, rpn.allowed_border) == (0.3, 0)
+    assert roi.mask_head.loss_mask.eps == 0.01
+    warmup = cfg.param_scheduler[0]
+    assert (warmup.type, warmup.start_factor, warmup.end, warmup.by_epoch) == \
+        ('LinearLR', 0.01, 500, False)
+    ssr = [t for t in cfg.train_pipeline if t.type == 'RandomShiftScaleRotate'][0]
+    assert (ssr.interpolation, ssr.border_mode, ssr.box_mode) == \
+        ('bicubic', 'reflect101', 'corners')
+    assert (ssr.shift_limit, ssr.scale_limit, ssr.rotate_limit, ssr.prob) == (0.04, 0.2, 15, 0.8)
     assert (roi.sampler.batch_size_per_image, roi.sampler.positive_fraction) == (64, 0.25)
     assert tuple(roi.box_coder.weights) == (10.0, 10.0, 5.0, 5.0)  # stds 0.1, 0.1, 0.2, 0.2
     assert roi.bbox_roi_extractor.output_size == 7 and roi.mask_roi_extractor.output_size == 14

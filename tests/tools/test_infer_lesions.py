@@ -2,10 +2,8 @@
 lesion outputs (lesions in detections.json, label volume, lesion pictures)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import os.path as osp
 import re
 
 import cv2
@@ -15,21 +13,11 @@ import pytest
 from pydicom.uid import JPEG2000Lossless
 
 from a3d_det.apis import link_lesions
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-INFER = osp.join(REPO, 'tools', 'infer.py')
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import ct_files, tiny_detector
+from tests.helpers.tools import load_tool
 
 
-tiny_detector = _load('tiny_detector', osp.join(REPO, 'tests', 'apis', 'tiny_detector.py'))
-ct_files = _load('ct_files', osp.join(REPO, 'tests', 'datasets', 'ct_files.py'))
-infer = _load('infer_tool', INFER)
+infer = load_tool('infer.py')
 
 
 @pytest.fixture(scope='module')
@@ -134,6 +122,10 @@ def test_enhanced_ct_gives_the_single_frame_detections(tiny, tmp_path, capsys):
     assert code == 0, cap.err
     code, cap, classic = run(tiny, ct_files.CT5N, tmp_path / 'o2', capsys, '--score-thr', '0.3')
     assert detections_of(enh) == detections_of(classic)
+    # CT5N's sorted file names run from superior to inferior
+    assert [(s['file'], s['frame']) for s in enh['slices']] == [
+        ('enh1.dcm', 2), ('enh1.dcm', 1), ('enh0.dcm', 3), ('enh0.dcm', 2), ('enh0.dcm', 1)]
+    assert all('frame' not in s for s in classic['slices'])
 
 
 @pytest.mark.parametrize('variant', ['dcm2niix_rows_flipped', 'ras_plus'])

@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 
 from ...registry import TRANSFORMS
-from ..deeplesion import load_multislice
+from ..deeplesion import INTERPOLATIONS, load_multislice
 from ..mask_rle import decode_mask
 from ..recist import recist_ellipse_mask
 
@@ -25,24 +25,47 @@ class LoadMultiSliceFromFile:
     Args:
         num_slices: D (odd).
         slice_interval: target interval in mm; ``None`` reads native
-            neighbours (AlignShift).
+            neighbours.
         decode_threads: threads decoding the PNGs of one sample (1: none).
+        interpolation: ``'linear'`` (default, correct) or ``'published'``
+            (the published loaders' 7-slice offsets, e.g. -7, -2, -2, 0, 2,
+            2, 7 mm at 5 mm; see :func:`~a3d_det.datasets.deeplesion.neighbour_offsets`).
+        native_if_thicker: native neighbours when the native interval is
+            >= ``slice_interval``, resampling only thinner series (the
+            published AlignShift input).
+
+    ``interpolation`` and ``native_if_thicker`` are passed as they are to
+    :func:`~a3d_det.datasets.deeplesion.sample_neighbours` (``sampling_options``),
+    the rule every multi-slice loader shares.
     """
 
     def __init__(self, num_slices: int = 3, slice_interval: Optional[float] = 2.0,
-                 decode_threads: int = 2) -> None:
+                 decode_threads: int = 2, interpolation: str = 'linear',
+                 native_if_thicker: bool = False) -> None:
         if num_slices < 1 or num_slices % 2 == 0:
             raise ValueError(f'num_slices must be a positive odd number, got {num_slices}')
         if decode_threads < 1:
             raise ValueError(f'decode_threads must be >= 1, got {decode_threads}')
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f'interpolation must be one of {INTERPOLATIONS}, '
+                             f'got {interpolation!r}')
         self.num_slices = num_slices
         self.slice_interval = slice_interval
         self.decode_threads = decode_threads
+        self.interpolation = interpolation
+        self.native_if_thicker = bool(native_if_thicker)
+
+    @property
+    def sampling_options(self) -> dict:
+        """Keyword options of the neighbour rule (``sample_neighbours``)."""
+        return dict(interpolation=self.interpolation,
+                    native_if_thicker=self.native_if_thicker)
 
     def __call__(self, results: dict) -> dict:
         native = results.get('slice_interval', math.nan)
         vol = load_multislice(results['image_dir'], results['file_name'], native,
-                              self.num_slices, self.slice_interval, self.decode_threads)
+                              self.num_slices, self.slice_interval, self.decode_threads,
+                              **self.sampling_options)
         results['img'] = np.ascontiguousarray(vol.transpose(1, 2, 0))
         results['img_shape'] = vol.shape[1:]
         results['ori_shape'] = vol.shape[1:]
@@ -53,7 +76,9 @@ class LoadMultiSliceFromFile:
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(num_slices={self.num_slices}, '
-                f'slice_interval={self.slice_interval})')
+                f'slice_interval={self.slice_interval}, '
+                f'interpolation={self.interpolation!r}, '
+                f'native_if_thicker={self.native_if_thicker})')
 
 
 @TRANSFORMS.register_module()

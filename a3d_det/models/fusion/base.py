@@ -30,30 +30,47 @@ def _as_pair(value: IntOrPair, name: str) -> Tuple[int, int]:
     return pair
 
 
+#: What a shifted channel group reads beyond the first/last slice.
+PAD_MODES = ('zero', 'own')
+
+
 def shift_slices(x: Tensor, n_fold: int = 8,
-                 alpha: Optional[Tensor] = None) -> Tensor:
+                 alpha: Optional[Tensor] = None, pad_mode: str = 'zero') -> Tensor:
     """Channel shift along depth used by TSM and AlignShift (Sec. 2.1 (e)).
 
     With ``fold = C // n_fold``: channels ``[0, fold)`` take the next slice's
-    value (zero after the last slice), ``[fold, 2 * fold)`` the previous
-    slice's (zero before the first); the rest stay. With ``alpha`` (AlignShift)
-    the shifted channels become ``alpha * own + (1 - alpha) * neighbour``.
+    value, ``[fold, 2 * fold)`` the previous slice's; the rest stay. With
+    ``alpha`` (AlignShift) the shifted channels become
+    ``alpha * own + (1 - alpha) * neighbour``.
+
+    Beyond the volume the neighbour is zero (``pad_mode='zero'``, TSM) or the
+    slice itself (``pad_mode='own'``: the first/last slice of a shifted
+    group keeps its own value, the published AlignShift's
+    ``shift_padding_zero=False``).
 
     Args:
         x: ``(B, C, D, H, W)``.
         n_fold: divisor of the channels shifted each way.
         alpha: ``(B,)`` weights of the own slice, or ``None`` for a pure shift.
+        pad_mode: ``'zero'`` or ``'own'``.
 
     Returns:
         ``(B, C, D, H, W)``; ``x`` is not modified (and is returned as is
-        when ``C < n_fold``: nothing to shift).
+        when ``C < n_fold``: nothing to shift). Out-of-place, so autograd is
+        exact.
     """
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f'pad_mode must be one of {PAD_MODES}, got {pad_mode!r}')
     fold = x.shape[1] // n_fold
     if fold == 0:
         return x
     up, down = x[:, :fold], x[:, fold:2 * fold]
-    nxt = F.pad(up[:, :, 1:], (0, 0, 0, 0, 0, 1))      # slice d takes d + 1
-    prv = F.pad(down[:, :, :-1], (0, 0, 0, 0, 1, 0))   # slice d takes d - 1
+    if pad_mode == 'zero':
+        nxt = F.pad(up[:, :, 1:], (0, 0, 0, 0, 0, 1))      # slice d takes d + 1
+        prv = F.pad(down[:, :, :-1], (0, 0, 0, 0, 1, 0))   # slice d takes d - 1
+    else:  # the neighbour beyond the volume is the slice itself
+        nxt = torch.cat([up[:, :, 1:], up[:, :, -1:]], dim=2)
+        prv = torch.cat([down[:, :, :1], down[:, :, :-1]], dim=2)
     if alpha is not None:
         a = alpha.to(x.dtype).view(-1, 1, 1, 1, 1)
         nxt, prv = torch.lerp(nxt, up, a), torch.lerp(prv, down, a)

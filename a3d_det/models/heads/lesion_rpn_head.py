@@ -1,11 +1,14 @@
 """One-level region proposal network (Faster R-CNN RPN) on torchvision's blocks."""
 from typing import Dict, List, Optional, Tuple
 
+import torch
 from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 
 from a3d_det.registry import MODELS, TASK_UTILS
+
+from .torchvision_adapter import MinIoUMatcher
 
 
 @MODELS.register_module()
@@ -20,6 +23,13 @@ class LesionRPNHead(RegionProposalNetwork):
     configuration. Proposals: top ``pre_nms_top_n`` by objectness, NMS at
     ``nms_thresh``, top ``post_nms_top_n`` kept.
 
+    Two rules of the published (mmdet v1) RPN training extend torchvision's:
+    a lesion's best anchor is positive only when its IoU is at least
+    ``min_pos_iou`` (torchvision: at any IoU, ``min_pos_iou=0``), and
+    anchors crossing the border of the padded input by more than
+    ``allowed_border`` pixels are ignored (label -1: neither positive nor
+    negative; ``allowed_border=-1`` keeps them all, torchvision's rule).
+
     Args:
         in_channels: channels of the feature map (given by the detector).
         anchor_generator: TASK_UTILS config, e.g.
@@ -28,6 +38,9 @@ class LesionRPNHead(RegionProposalNetwork):
         batch_size_per_image / positive_fraction: anchor sampling.
         pre_nms_top_n / post_nms_top_n: ``dict(training=..., testing=...)``.
         nms_thresh: proposal NMS IoU.
+        min_pos_iou: minimum IoU of a lesion's best-anchor match.
+        allowed_border: pixels an anchor may cross the padded input's border
+            by and still be trained on; -1 keeps every anchor.
         score_thresh: minimum objectness probability of a proposal.
         conv_depth: number of 3 x 3 convolutions before the two predictors.
     """
@@ -42,6 +55,8 @@ class LesionRPNHead(RegionProposalNetwork):
                  pre_nms_top_n: Optional[Dict[str, int]] = None,
                  post_nms_top_n: Optional[Dict[str, int]] = None,
                  nms_thresh: float = 0.7,
+                 min_pos_iou: float = 0.0,
+                 allowed_border: float = -1,
                  score_thresh: float = 0.0,
                  conv_depth: int = 1) -> None:
         anchors = TASK_UTILS.build(anchor_generator)
@@ -56,6 +71,13 @@ class LesionRPNHead(RegionProposalNetwork):
             dict(training=2000, testing=1000) if pre_nms_top_n is None else dict(pre_nms_top_n),
             dict(training=2000, testing=300) if post_nms_top_n is None else dict(post_nms_top_n),
             nms_thresh, score_thresh)
+        self.proposal_matcher = MinIoUMatcher(fg_iou_thresh, bg_iou_thresh,
+                                              allow_low_quality_matches=True,
+                                              min_pos_iou=min_pos_iou)
+        if allowed_border < 0 and allowed_border != -1:
+            raise ValueError(f'allowed_border must be >= 0 or -1 (keep all), got {allowed_border}')
+        self.min_pos_iou = float(min_pos_iou)
+        self.allowed_border = allowed_border
 
     def forward(self, images: ImageList, feature: Tensor,  # type: ignore[override]
                 gt_bboxes: Optional[List[Tensor]] = None
@@ -72,11 +94,28 @@ class LesionRPNHead(RegionProposalNetwork):
             proposals: per image (P_i, 4) boxes in input pixels (detached).
             losses: ``loss_rpn_cls`` and ``loss_rpn_bbox`` in training, else {}.
         """
-        targets = None if gt_bboxes is None else [dict(boxes=b) for b in gt_bboxes]
+        # The padded input size travels with the targets to the anchor labels.
+        size = torch.tensor(images.tensors.shape[-2:])
+        targets = None if gt_bboxes is None else [dict(boxes=b, padded_size=size)
+                                                  for b in gt_bboxes]
         proposals, losses = super().forward(images, {'0': feature}, targets)
         renamed = {'loss_rpn_cls': losses['loss_objectness'],
                    'loss_rpn_bbox': losses['loss_rpn_box_reg']} if losses else {}
         return proposals, renamed
+
+    def assign_targets_to_anchors(self, anchors: List[Tensor], targets: List[Dict[str, Tensor]]
+                                  ) -> Tuple[List[Tensor], List[Tensor]]:
+        """torchvision's anchor labels (1 / 0 / -1), then anchors crossing the
+        padded input's border by more than ``allowed_border`` set to -1."""
+        labels, matched = super().assign_targets_to_anchors(anchors, targets)
+        if self.allowed_border >= 0:
+            b = float(self.allowed_border)
+            for lab, anc, tgt in zip(labels, anchors, targets):
+                h, w = (float(v) for v in tgt['padded_size'].tolist())
+                inside = ((anc[:, 0] >= -b) & (anc[:, 1] >= -b)
+                          & (anc[:, 2] <= w + b) & (anc[:, 3] <= h + b))
+                lab.masked_fill_(~inside, -1.0)
+        return labels, matched
 
     def head_outputs(self, feature: Tensor) -> Tuple[Tensor, Tensor]:
         """Raw predictor outputs: objectness (B, A, h, w), deltas (B, 4A, h, w)."""

@@ -19,7 +19,7 @@ from torchvision.ops import RoIAlign
 
 from a3d_det.registry import MODELS, TASK_UTILS
 
-__all__ = ['BoxCoder', 'Matcher', 'BalancedPositiveNegativeSampler',
+__all__ = ['BoxCoder', 'Matcher', 'MinIoUMatcher', 'BalancedPositiveNegativeSampler',
            'AnchorGenerator', 'RoIAlign', 'paste_masks_in_image',
            'to_torchvision_labels', 'from_torchvision_labels']
 
@@ -28,6 +28,37 @@ __all__ = ['BoxCoder', 'Matcher', 'BalancedPositiveNegativeSampler',
 BoxCoder = TASK_UTILS.register_module(name='BoxCoder', module=det_utils.BoxCoder)
 # IoU matcher: -1 below ``low_threshold``, -2 between the thresholds.
 Matcher = TASK_UTILS.register_module(name='Matcher', module=det_utils.Matcher)
+
+
+@TASK_UTILS.register_module()
+class MinIoUMatcher(det_utils.Matcher):
+    """torchvision's ``Matcher`` whose low-quality matches need a minimum IoU.
+
+    With ``allow_low_quality_matches=True`` torchvision makes each ground
+    truth's best prediction(s) positive at any IoU; here only a ground truth
+    whose best IoU is >= ``min_pos_iou`` does (mmdet's ``MaxIoUAssigner``
+    ``min_pos_iou``, 0.3 in the published RPN). ``min_pos_iou=0`` is
+    torchvision's behaviour.
+    """
+
+    def __init__(self, high_threshold: float, low_threshold: float,
+                 allow_low_quality_matches: bool = True, min_pos_iou: float = 0.0) -> None:
+        super().__init__(high_threshold, low_threshold, allow_low_quality_matches)
+        if not 0.0 <= min_pos_iou <= 1.0:
+            raise ValueError(f'min_pos_iou must be in [0, 1], got {min_pos_iou}')
+        self.min_pos_iou = float(min_pos_iou)
+
+    def set_low_quality_matches_(self, matches: Tensor, all_matches: Tensor,
+                                 match_quality_matrix: Tensor) -> None:
+        if self.min_pos_iou <= 0:
+            return super().set_low_quality_matches_(matches, all_matches, match_quality_matrix)
+        # As torchvision (ties included), for the eligible ground truths only.
+        highest, _ = match_quality_matrix.max(dim=1)
+        eligible = (highest >= self.min_pos_iou)[:, None]
+        pairs = torch.where((match_quality_matrix == highest[:, None]) & eligible)
+        matches[pairs[1]] = all_matches[pairs[1]]
+
+
 # Random sampler keeping ``positive_fraction`` positives out of ``batch_size_per_image``.
 BalancedPositiveNegativeSampler = TASK_UTILS.register_module(
     name='BalancedPositiveNegativeSampler',

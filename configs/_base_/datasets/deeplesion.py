@@ -24,8 +24,11 @@ train_pipeline = [
     dict(type='LoadLesionAnnotations', with_mask=True),
     dict(type='WindowCT'),
     dict(type='RandomHorizontalFlip', prob=0.5),
+    # As published (albumentations ShiftScaleRotate): bicubic image, reflect-101
+    # border for image and masks, boxes = envelope of the 4 rotated corners.
     dict(type='RandomShiftScaleRotate', shift_limit=0.04, scale_limit=0.2,
-         rotate_limit=15, prob=0.8),
+         rotate_limit=15, prob=0.8, interpolation='bicubic',
+         border_mode='reflect101', box_mode='corners'),
     dict(type='ResizeCT', size=512),
     dict(type='PadCT', size_divisor=32),
     dict(type='PackLesionInputs'),

@@ -31,9 +31,16 @@ model = dict(
                               aspect_ratios=((0.5, 1.0, 2.0),)),
         fg_iou_thresh=0.7,
         bg_iou_thresh=0.3,
+        # A lesion's best anchor is positive only at IoU >= 0.3, and anchors
+        # crossing the input's border are ignored in training (the published
+        # mmdet v1 RPN: min_pos_iou=0.3, allowed_border=0).
+        min_pos_iou=0.3,
+        allowed_border=0,
         batch_size_per_image=32,
         positive_fraction=0.5,
-        pre_nms_top_n=dict(training=2000, testing=1000),
+        # Published: 12000 proposals before NMS 0.7 and 2000 after in
+        # training; 6000 and 300 in testing.
+        pre_nms_top_n=dict(training=12000, testing=6000),
         post_nms_top_n=dict(training=2000, testing=300),
         nms_thresh=0.7),
     roi_head=dict(
@@ -54,7 +61,8 @@ model = dict(
             num_convs=4,
             conv_out_channels=256,
             num_classes=1,
-            loss_mask=dict(type='DiceLoss', loss_weight=1.0)),
+            # Dice smoothing 0.01 as published (deeplesion/losses/diceloss.py).
+            loss_mask=dict(type='DiceLoss', eps=0.01, loss_weight=1.0)),
         proposal_matcher=dict(type='Matcher', high_threshold=0.5, low_threshold=0.5,
                               allow_low_quality_matches=False),
         sampler=dict(type='BalancedPositiveNegativeSampler', batch_size_per_image=64,

@@ -96,3 +96,26 @@ def test_train_step_updates_parameters(sample_factory, detector_cfg_factory):
 def test_unknown_mode(tiny_detector):
     with pytest.raises(ValueError, match='mode'):
         tiny_detector(torch.zeros(1, 1, 3, 32, 32), mode='bogus')
+
+
+def test_thickness_checked_once_per_batch_for_alignshift(sample_factory, detector_cfg_factory):
+    """AlignShift's thickness is validated on the host, naming the sample;
+    backbones that do not read it accept an unknown thickness."""
+    make_sample = sample_factory
+    cfg = detector_cfg_factory()
+    cfg['backbone'] = dict(type='DenseNet3D', num_slices=3, fusion=dict(type='AlignShiftConv'),
+                           block_config=(1, 1, 1), num_init_features=8, growth_rate=4,
+                           bn_size=2)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    assert model.uses_thickness
+    inputs = [torch.randn(1, 3, 64, 64)] * 2
+    ok = [make_sample(64, 64, [[8, 8, 30, 40]], thickness=5.0),
+          make_sample(64, 64, [], thickness=0.625)]
+    model(**model.data_preprocessor(_batch(ok, inputs), True), mode='loss')
+    bad = [make_sample(64, 64, [], thickness=2.0), make_sample(64, 64, [], thickness=float('nan'))]
+    with pytest.raises(ValueError, match=r'thickness of .*010\.png.*nan'):
+        model(**model.data_preprocessor(_batch(bad, inputs), True), mode='loss')
+    plain = MODELS.build(detector_cfg_factory())
+    assert not plain.uses_thickness
+    plain(**plain.data_preprocessor(_batch(bad, inputs), True), mode='loss')

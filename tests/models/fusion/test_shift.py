@@ -69,7 +69,9 @@ def test_alignshift_needs_valid_thickness():
     with pytest.raises(ValueError, match=r'shape \(2,\)'):
         op(x, torch.ones(3))
     with pytest.raises(ValueError, match='positive'):
-        op(x, torch.tensor([2.0, 0.0]))
+        op(x, 0.0)
+    with pytest.raises(ValueError, match='positive'):
+        op(x, float('nan'))
 
 
 def test_shift_flows_gradients_to_neighbours():

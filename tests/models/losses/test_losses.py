@@ -67,3 +67,20 @@ def test_cross_entropy_matches_torch():
     labels = torch.tensor([0, 1])
     expected = torch.nn.functional.cross_entropy(logits, labels)
     assert loss(logits, labels).item() == pytest.approx(expected.item())
+
+
+def test_dice_loss_matches_published_smoothing():
+    """The base config's DiceLoss(eps=0.01) is the published per-RoI Dice with
+    smooth = 0.01 (deeplesion/losses/diceloss.py), restated here."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 7, 7, generator=g) * 3
+    target = (torch.rand(5, 7, 7, generator=g) > 0.7).float()
+    target[0] = 0  # an RoI without foreground: the smoothing decides its loss
+    p = logits.sigmoid()
+    dice = (2 * (p * target).sum(dim=(1, 2)) + 0.01) / (p.sum(dim=(1, 2)) + target.sum(dim=(1, 2))
+                                                      + 0.01)
+    expected = 1 - dice.mean()
+    loss = MODELS.build(dict(type='DiceLoss', eps=0.01))
+    torch.testing.assert_close(loss(logits, target), expected)
+    assert not torch.isclose(MODELS.build(dict(type='DiceLoss', eps=1.0))(logits, target),
+                             expected)
