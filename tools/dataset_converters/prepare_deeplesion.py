@@ -43,16 +43,19 @@ def parse_args(argv=None):
     p.add_argument('--workers', type=int, default=1, help='worker processes (default 1)')
     p.add_argument('--window', type=float, nargs=2, default=(-1024.0, 2050.0),
                    metavar=('LO', 'HI'), help='HU window GrabCut sees (default -1024 2050)')
+    p.add_argument('--grabcut', choices=('corrected', 'published'), default='corrected',
+                   help='mask method: corrected (default) or published (the published '
+                        'masks, uint8 wrap-around bug included; docs/reproduction.md)')
     p.add_argument('--no-resume', action='store_true', help='ignore an existing cache')
     p.add_argument('--no-slice-check', action='store_true',
                    help='do not decode the neighbour slices the samples read')
     return p.parse_args(argv)
 
 
-def _fingerprint(csv_path: str, window) -> dict:
+def _fingerprint(csv_path: str, window, grabcut: str = 'corrected') -> dict:
     st = os.stat(csv_path)
     return dict(csv=osp.abspath(csv_path), size=st.st_size, mtime=int(st.st_mtime),
-                window=[float(w) for w in window])
+                window=[float(w) for w in window], grabcut=grabcut)
 
 
 def load_cache(path: str, fingerprint: dict) -> dict:
@@ -126,7 +129,7 @@ def main(argv=None) -> int:
 
     os.makedirs(out_dir, exist_ok=True)
     cache_path = osp.join(out_dir, CACHE_NAME)
-    fingerprint = _fingerprint(csv_path, args.window)
+    fingerprint = _fingerprint(csv_path, args.window, args.grabcut)
     done = {} if args.no_resume else load_cache(cache_path, fingerprint)
     todo = [im for im in images if im['file_name'] not in done]
     if done:
@@ -140,7 +143,8 @@ def main(argv=None) -> int:
     os.replace(cache_path + '.tmp', cache_path)
     with open(cache_path, 'a') as cache:
         if todo:
-            work = partial(grabcut_image_masks, image_dir, window=args.window)
+            work = partial(grabcut_image_masks, image_dir, window=args.window,
+                           method=args.grabcut)
             bar = ProgressBar(len(todo))
             pool = multiprocessing.Pool(args.workers) if args.workers > 1 else None
             results = pool.imap_unordered(work, todo, chunksize=4) if pool else map(work, todo)
@@ -177,7 +181,8 @@ def main(argv=None) -> int:
         with open(tmp, 'w') as f:
             json.dump(dict(metainfo=dict(classes=['lesion'], split=name,
                                          source=osp.abspath(csv_path),
-                                         mask_format='coco_rle', window=list(args.window)),
+                                         mask_format='coco_rle', window=list(args.window),
+                                         grabcut=args.grabcut),
                            data_list=data_list), f)
         os.replace(tmp, path)
         written.append(f'{path} ({len(data_list)} images)')
