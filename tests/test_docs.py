@@ -116,6 +116,8 @@ def test_readme_is_one_screen_and_links_the_docs():
     pages = {f'docs/{p}.md' for p in ('get_started', 'fusion_operators', 'data', 'training',
                                       'evaluation', 'inference', 'benchmarks', 'reproduction')}
     assert pages <= linked
+    every_page = {f'docs/{p.name}' for p in (ROOT / 'docs').glob('*.md')}
+    assert every_page <= linked, 'link every docs/ page from the README'
     assert all((ROOT / p).is_file() for p in pages)
 
 
@@ -221,3 +223,44 @@ def test_method_readme_paper_rows_match_the_paper(folder):
     for d, cells in rows:
         values = [float(c) for c in cells.split('|')]
         assert values == [float(v) for v in paper[fusion.group(1), int(d)]]
+
+
+# --- checkpoints the docs name are ones their config writes ---------------------
+
+CKPT_RE = re.compile(r'work_dirs/(\w+)/(iter|epoch)_(\d+)\.pth')
+
+
+def written_by_config(config: Path, kind: str, n: int) -> bool:
+    """Does training ``config`` as shipped save ``{kind}_{n}.pth``?"""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(config))
+    hook = cfg.default_hooks.checkpoint
+    by_epoch = hook.get('by_epoch', True)
+    last = cfg.train_cfg.get('max_epochs' if by_epoch else 'max_iters')
+    if (kind == 'epoch') != by_epoch or not 0 < n <= last:
+        return False
+    return n % hook.get('interval', 1) == 0 or (n == last and hook.get('save_last', True))
+
+
+def test_named_checkpoints_are_written_by_their_config():
+    seen = 0
+    for path in DOCS:
+        for name, kind, n in CKPT_RE.findall(path.read_text()):
+            configs = list(ROOT.glob(f'configs/*/{name}.py'))
+            if not configs:
+                continue                      # a --work-dir of the reader's choice
+            seen += 1
+            assert written_by_config(configs[0], kind, int(n)), (
+                f'{path.relative_to(ROOT)}: {name} does not write {kind}_{n}.pth')
+    assert seen >= 3
+
+
+def test_checkpoint_check_itself():
+    default = ROOT / 'configs' / 'a3d' / 'a3d_densenet121_3slice_synthetic.py'
+    assert written_by_config(default, 'iter', 1000)
+    assert written_by_config(default, 'iter', 500)
+    assert not written_by_config(default, 'iter', 400)
+    assert not written_by_config(default, 'epoch', 20)
+    table2 = ROOT / 'configs' / 'a3d' / 'a3d_densenet121_7slice_deeplesion.py'
+    assert written_by_config(table2, 'epoch', 20)
+    assert not written_by_config(table2, 'epoch', 24)

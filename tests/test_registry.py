@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import pytest
 from mmengine.registry import MODELS as ROOT_MODELS
 
 from a3d_det import registry
@@ -17,6 +18,7 @@ def test_registries_are_children_of_mmengine_roots():
 
 
 
+@pytest.mark.slow
 def test_build_by_name_imports_the_defining_package():
     # 'locations' must import the module that registers each type, so that a
     # config naming a type works without custom_imports. A fresh interpreter,

@@ -2,7 +2,7 @@
 from .deeplesion_froc_metric import DeepLesionFROCMetric
 from .froc import (AVG_FP_LEVELS, DEFAULT_THR, FP_LEVELS, LesionMatching,
                    box_overlaps, froc_curve, interp_sens, match_lesions,
-                   sens_at_fp)
+                   pairwise_overlaps, sens_at_fp)
 from .froc_dump import (FROCDumpError, froc_inputs, image_record,
                         load_froc_dump, save_froc_dump)
 from .froc_keys import AVG_KEY, FROC_KEYS, froc_summary, sens_key, strip_metric_prefix
@@ -15,6 +15,6 @@ __all__ = [
     'strip_metric_prefix', 'FROCReport', 'LESION_TYPES',
     'LesionMatching', 'box_overlaps', 'evaluate_froc', 'froc_curve',
     'froc_inputs', 'image_record', 'interp_sens', 'lesion_groups',
-    'load_froc_dump', 'match_lesions', 'save_froc_dump', 'sens_at_fp',
+    'load_froc_dump', 'match_lesions', 'pairwise_overlaps', 'save_froc_dump', 'sens_at_fp',
     'sens_key'
 ]

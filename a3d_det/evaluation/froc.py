@@ -109,6 +109,26 @@ def box_overlaps(boxes: np.ndarray, gts: np.ndarray,
     return inters / union
 
 
+def pairwise_overlaps(boxes: np.ndarray, gts: np.ndarray,
+                      criterion: str = 'iou') -> np.ndarray:
+    """Overlap of every box with every lesion, inclusive pixels (as
+    :func:`box_overlaps`, the convention FROC counts hits with).
+
+    Args:
+        boxes: (N, 4) predicted ``x1, y1, x2, y2``.
+        gts: (M, 4) lesion boxes.
+        criterion: ``'iou'`` or ``'iobb'``.
+
+    Returns:
+        (N, M) float64 overlaps.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    gts = np.asarray(gts, dtype=np.float64).reshape(-1, 4)
+    n, m = len(boxes), len(gts)
+    return box_overlaps(np.repeat(boxes, m, axis=0), np.tile(gts, (n, 1)),
+                        criterion).reshape(n, m)
+
+
 def _stack(arrays: Sequence, width: int, name: str) -> tuple[np.ndarray,
                                                              np.ndarray]:
     """Concatenate per-image (n_i, width) arrays; return (sum n_i, width), (n,)."""

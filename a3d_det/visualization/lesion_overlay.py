@@ -13,7 +13,8 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-from torchvision.ops import box_iou
+
+from a3d_det.evaluation.froc import pairwise_overlaps
 
 __all__ = ['draw_lesions', 'window_image', 'DISPLAY_WINDOW', 'COLORS']
 
@@ -82,7 +83,9 @@ def draw_lesions(image: np.ndarray,
     """Draw ground truth and predictions on one slice (Fig. 3 of the paper).
 
     With ground truth, a prediction is a true positive when its IoU with some
-    ground-truth box is at least ``iou_thr``, else a false positive; the three
+    ground-truth box is at least ``iou_thr``, else a false positive (IoU with
+    inclusive pixels, ``x2 - x1 + 1``, as FROC counts hits:
+    :func:`~a3d_det.evaluation.froc.pairwise_overlaps`); the three
     kinds get distinct colours (:data:`COLORS`) and a legend. Without ground
     truth all predictions share the 'prediction' colour. Scores are written at
     each predicted box; masks are filled half-transparent in the box colour.
@@ -126,8 +129,7 @@ def draw_lesions(image: np.ndarray,
     else:
         tp = np.zeros(len(boxes), dtype=bool)
         if len(boxes) and len(gts):
-            iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(gts))
-            tp = (iou.max(dim=1).values >= iou_thr).numpy()
+            tp = pairwise_overlaps(boxes, gts).max(axis=1) >= iou_thr
         kinds = ['true positive' if t else 'false positive' for t in tp]
 
     # 2. Enlarge small slices so boxes and text stay legible.

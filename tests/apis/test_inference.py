@@ -1,6 +1,4 @@
 """init_detector / inference_detector on a tiny randomly initialised detector."""
-import importlib.util
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -11,11 +9,7 @@ from mmengine.registry import init_default_scope
 from a3d_det.apis import build_test_pipeline, inference_detector, init_detector
 from a3d_det.registry import DATASETS
 from a3d_det.datasets.deeplesion import write_png_hu
-
-_spec = importlib.util.spec_from_file_location(
-    'tiny_detector', osp.join(osp.dirname(__file__), 'tiny_detector.py'))
-tiny_detector = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tiny_detector)
+from tests.helpers import tiny_detector
 
 
 @pytest.fixture(scope='module')

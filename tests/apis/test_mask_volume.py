@@ -1,7 +1,6 @@
 """Label volumes on the input's grid and the per-lesion pictures."""
 from __future__ import annotations
 
-import importlib.util
 import os.path as osp
 
 import cv2
@@ -12,18 +11,9 @@ import pytest
 from a3d_det.apis import crop_mask, label_image, lesion_label_volume, write_lesion_pictures
 from a3d_det.apis.lesion_pictures import KEY_COLOR, SEPARATOR, TILE
 from a3d_det.datasets import read_ct_series
+from tests.helpers import ct_files
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _load(name: str, path: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ct_files = _load('ct_files', osp.join(REPO, 'tests', 'datasets', 'ct_files.py'))
 
 
 def test_crop_mask_round_trip():

@@ -1,6 +1,5 @@
 """tools/dataset_converters: prepare_deeplesion.py and make_synthetic_deeplesion.py."""
 import csv
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,15 +11,11 @@ import pytest
 from a3d_det.datasets import DeepLesionDataset
 from a3d_det.datasets.dl_info import DL_INFO_COLUMNS
 from a3d_det.datasets.mask_rle import decode_mask
+from tests.helpers.tools import load_tool
 
-TOOLS = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters')
 
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS, f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _tool(name):
+    return load_tool(f'dataset_converters/{name}.py')
 
 
 @pytest.fixture
@@ -52,7 +47,7 @@ def test_prepare_lists_unreadable_neighbour_slices(tree, capsys):
     neighbour = osp.join(root, 'Images_png', series, f'{int(number[:-4]) + 1:03d}.png')
     with open(neighbour, 'r+b') as f:
         f.truncate(50)
-    prep = load_tool('prepare_deeplesion')
+    prep = _tool('prepare_deeplesion')
     assert prep.main(['--data-root', root]) == 0
     out, err = capsys.readouterr()
     assert f'unreadable slice: {neighbour}: cannot decode' in err
@@ -70,7 +65,7 @@ def test_prepare_lists_unreadable_neighbour_slices(tree, capsys):
 
 def test_prepare_writes_splits_with_masks_and_reports(tree, capsys):
     root, broken = tree
-    prep = load_tool('prepare_deeplesion')
+    prep = _tool('prepare_deeplesion')
     assert prep.main(['--data-root', root, '--workers', '2']) == 0
     out, err = capsys.readouterr()
     assert 'DL_info.csv, line 3' in err and 'Bounding_boxes' in err  # bad row reported
@@ -100,7 +95,7 @@ def test_prepare_writes_splits_with_masks_and_reports(tree, capsys):
 
 def test_prepare_resumes_from_cache(tree, capsys, monkeypatch):
     root, _ = tree
-    prep = load_tool('prepare_deeplesion')
+    prep = _tool('prepare_deeplesion')
     assert prep.main(['--data-root', root]) == 0
     cache = osp.join(root, 'annotations', prep.CACHE_NAME)
     with open(cache) as f:
@@ -134,7 +129,7 @@ def test_prepare_resumes_from_cache(tree, capsys, monkeypatch):
 ])
 def test_prepare_user_errors(tree, tmp_path, capsys, argv, message):
     root, _ = tree
-    prep = load_tool('prepare_deeplesion')
+    prep = _tool('prepare_deeplesion')
     argv = [a.format(tmp=tmp_path, root=root) for a in argv]
     assert prep.main(argv) == 1
     err = capsys.readouterr().err
@@ -144,12 +139,12 @@ def test_prepare_user_errors(tree, tmp_path, capsys, argv, message):
 def test_prepare_not_a_dl_info(tmp_path, capsys):
     os.makedirs(tmp_path / 'Images_png')
     (tmp_path / 'DL_info.csv').write_text('a,b\n1,2\n')
-    assert load_tool('prepare_deeplesion').main(['--data-root', str(tmp_path)]) == 1
+    assert _tool('prepare_deeplesion').main(['--data-root', str(tmp_path)]) == 1
     assert 'missing columns' in capsys.readouterr().err
 
 
 def test_make_synthetic_cli(tmp_path, capsys):
-    tool = load_tool('make_synthetic_deeplesion')
+    tool = _tool('make_synthetic_deeplesion')
     out_dir = str(tmp_path / 'syn')
     assert tool.main(['--out-dir', out_dir, '--num-series', '2', '--size', '48']) == 0
     assert 'key images' in capsys.readouterr().out

@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from a3d_det.datasets.deeplesion import (SliceReadError, load_multislice, read_png_hu,
-                                         sample_neighbours, split_file_name, windowing,
-                                         write_png_hu)
+from a3d_det.datasets.deeplesion import (HU_OFFSET, SliceReadError, load_multislice,
+                                         read_png_hu, sample_neighbours, split_file_name,
+                                         windowing, write_png_hu)
 
 KEY = '000001_01_01/005.png'
 
@@ -136,3 +136,13 @@ def test_windowing():
     np.testing.assert_allclose(windowing(np.array([0.0, 100.0]), (0, 100)), [-50, 205])
     with pytest.raises(ValueError, match='hi > lo'):
         windowing(hu, (100, 100))
+
+
+def test_write_png_hu_fast_and_default_hold_the_same_pixels(tmp_path):
+    hu = np.random.default_rng(0).normal(0, 400, (16, 12))
+    hu[0, 0], hu[0, 1] = -40000, 40000  # clipped to the PNG range
+    write_png_hu(str(tmp_path / 'a' / 'zlib.png'), hu)
+    write_png_hu(str(tmp_path / 'b' / 'fast.png'), hu, fast=True)
+    expected = np.clip(np.rint(hu), -HU_OFFSET, 65535 - HU_OFFSET)
+    for name in ('a/zlib.png', 'b/fast.png'):
+        np.testing.assert_array_equal(read_png_hu(str(tmp_path / name)), expected)

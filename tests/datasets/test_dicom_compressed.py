@@ -2,7 +2,6 @@
 HU of the uncompressed files; undecodable transfer syntaxes are named."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -18,16 +17,8 @@ from pydicom.uid import (JPEG2000Lossless, JPEGLosslessSV1, MPEG2MPML, RLELossle
 
 from a3d_det.datasets import SeriesError, read_ct_series
 from a3d_det.datasets.dicom import SeriesWarning
+from tests.helpers import ct_files
 
-
-def _load(name: str, path: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ct_files = _load('ct_files', osp.join(osp.dirname(osp.abspath(__file__)), 'ct_files.py'))
 
 CT_SMALL = get_testdata_file('CT_small.dcm')
 CT5N = osp.join(osp.dirname(CT_SMALL), 'dicomdirtests', '98892001', 'CT5N')

@@ -1,7 +1,6 @@
 """NIfTI input: any storage orientation gives the DICOM series' slices."""
 from __future__ import annotations
 
-import importlib.util
 import os.path as osp
 
 import nibabel as nib
@@ -10,16 +9,8 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from a3d_det.datasets import SeriesError, SeriesWarning, read_ct_series
+from tests.helpers import ct_files
 
-
-def _load(name: str, path: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ct_files = _load('ct_files', osp.join(osp.dirname(osp.abspath(__file__)), 'ct_files.py'))
 
 CT_SMALL = get_testdata_file('CT_small.dcm')
 CT5N = osp.join(osp.dirname(CT_SMALL), 'dicomdirtests', '98892001', 'CT5N')

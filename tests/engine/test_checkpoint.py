@@ -6,7 +6,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,10 +15,7 @@ from mmengine.runner import Runner
 import a3d_det.engine  # noqa: F401  (registers the safe globals)
 from a3d_det.engine.checkpoint import (checkpoint_safe_globals,
                                        history_buffer_getattr)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from platform_fixtures import (TinyRegressionDataset,  # noqa: E402
-                               TinyRegressor)
+from tests.helpers.platform_fixtures import TinyRegressionDataset, TinyRegressor
 
 
 _RUN_IDS = itertools.count()
@@ -52,6 +48,7 @@ def trained(tmp_path_factory):
     return work_dir / 'iter_2.pth', runner
 
 
+@pytest.mark.slow
 def test_plain_torch_load_fails_and_import_fixes_it(trained):
     """The reason for the fix, in a fresh process: torch.load's default
     (weights_only=True) refuses mmengine's checkpoint until a3d_det.engine

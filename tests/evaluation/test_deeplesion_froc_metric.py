@@ -1,7 +1,5 @@
 """DeepLesionFROCMetric: a tiny fake batch, the dump, and a 2-process run."""
-import importlib
 import json
-import os.path as osp
 import socket
 
 import numpy as np
@@ -16,15 +14,14 @@ from a3d_det.evaluation import (DeepLesionFROCMetric, evaluate_froc,
                                 load_froc_dump, sens_at_fp)
 from a3d_det.registry import METRICS
 from a3d_det.structures.lesion_data_sample import LesionDataSample
-
+from tests.helpers import dist_froc_worker
 
 
 @pytest.fixture
-def worker(monkeypatch):
-    """tests/evaluation/dist_froc_worker.py, importable by name (also in the
-    spawned processes, which inherit sys.path)."""
-    monkeypatch.syspath_prepend(osp.dirname(osp.abspath(__file__)))
-    return importlib.import_module('dist_froc_worker')
+def worker():
+    """tests/helpers/dist_froc_worker.py (the spawned ranks import it by the
+    same name: they inherit sys.path)."""
+    return dist_froc_worker
 
 
 def _sample(gt, pred, scores, **meta):
@@ -123,6 +120,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_gloo_equals_one_process(worker, tmp_path):
     single = worker.evaluate(worker.make_samples(), list(range(9)), 9,
                              str(tmp_path / 'single.json'))

@@ -235,3 +235,17 @@ def test_interpolation_matches_np_interp(steps, levels):
     np.testing.assert_array_equal(got[inside],
                                   np.interp(levels[inside], fps, sens))
     np.testing.assert_array_equal(got[~inside], sens[-1])
+
+
+def test_pairwise_overlaps_pairs_every_box_with_every_lesion():
+    from a3d_det.evaluation.froc import pairwise_overlaps
+    rng = np.random.default_rng(3)
+    boxes = np.hstack([xy := rng.uniform(0, 50, (4, 2)), xy + rng.uniform(1, 30, (4, 2))])
+    gts = np.hstack([xy := rng.uniform(0, 50, (3, 2)), xy + rng.uniform(1, 30, (3, 2))])
+    for criterion in ('iou', 'iobb'):
+        table = pairwise_overlaps(boxes, gts, criterion)
+        assert table.shape == (4, 3)
+        for i in range(4):
+            for j in range(3):
+                assert table[i, j] == box_overlaps(boxes[i:i + 1], gts[j:j + 1], criterion)[0]
+    assert pairwise_overlaps(boxes, np.zeros((0, 4))).shape == (4, 0)

@@ -1,6 +1,5 @@
 """tools/analysis/eval_froc.py, plot_froc.py and results_table.py."""
 import csv
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from a3d_det.evaluation import evaluate_froc, image_record, save_froc_dump
+from tests.helpers.tools import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools', 'analysis')
@@ -21,12 +21,7 @@ def _run(tool, *args, cwd=None):
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        'froc_tool_' + name[:-3], osp.join(TOOLS, name))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool(f'analysis/{name}')
 
 
 def _one_line_error(proc, tool):
@@ -71,6 +66,7 @@ def test_eval_froc_prints_table_and_writes_metrics(dump, tmp_path, capsys):
     assert json.loads(out.read_text()) == expected
 
 
+@pytest.mark.slow
 def test_eval_froc_user_errors_are_one_line(dump, tmp_path, capsys):
     line = _one_line_error(_run('eval_froc.py', str(tmp_path / 'no.json')),
                            'eval_froc')
@@ -115,6 +111,7 @@ def _paper_value(method, slices, key):
     raise KeyError(method)
 
 
+@pytest.mark.slow
 def test_results_table_puts_our_runs_next_to_the_paper(tmp_path):
     run_dir = tmp_path / 'a3d_densenet121_7slice_deeplesion'
     run_dir.mkdir()
@@ -141,6 +138,7 @@ def test_results_table_puts_our_runs_next_to_the_paper(tmp_path):
     assert lines[-1].startswith('| **A3D (ours)** | | 7 | 80.12')
 
 
+@pytest.mark.slow
 def test_results_table_errors(tmp_path, capsys):
     line = _one_line_error(_run('results_table.py', '--run', 'a3d:x:y.json'),
                            'results_table')

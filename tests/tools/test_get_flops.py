@@ -1,18 +1,16 @@
 """tools/analysis/get_flops.py: Table 1's figures and exact counts at any shape."""
 import csv
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.tools import load_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 TABLE1 = Path('/work/shared/reference/table1_gflops.csv')
-_spec = importlib.util.spec_from_file_location('get_flops', ROOT / 'tools/analysis/get_flops.py')
-get_flops = importlib.util.module_from_spec(_spec)
-sys.modules['get_flops'] = get_flops      # dataclasses look their module up
-_spec.loader.exec_module(get_flops)
+get_flops = load_tool('analysis/get_flops.py')
 
 # Table 1 of the paper, GFLOPs of the backbone at 512 x 512 (3 / 7 slices).
 PAPER = {'NoFusionConv': (40.64, 94.83), 'I3DConv': (78.69, 183.61),
@@ -135,6 +133,7 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
         assert code != 0 and msg in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_script_exit_status():
     """The script itself: a user mistake is a non-zero exit without traceback."""
     res = subprocess.run([sys.executable, str(ROOT / 'tools/analysis/get_flops.py'),

@@ -1,5 +1,4 @@
 """tools/infer.py end to end on pydicom's CT series and a tiny random detector."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -15,6 +14,9 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from tests.helpers import tiny_detector
+from tests.helpers.tools import load_tool
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 INFER = osp.join(REPO, 'tools', 'infer.py')
 CT_SMALL = get_testdata_file('CT_small.dcm')
@@ -22,15 +24,7 @@ MR_SMALL = get_testdata_file('MR_small.dcm')
 CT5N = osp.join(osp.dirname(CT_SMALL), 'dicomdirtests', '98892001', 'CT5N')
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_detector = _load('tiny_detector', osp.join(REPO, 'tests', 'apis', 'tiny_detector.py'))
-infer = _load('infer_tool', INFER)
+infer = load_tool('infer.py')
 
 
 @pytest.fixture(scope='module')
@@ -63,6 +57,7 @@ def _run_main(argv, capsys):
     return code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_dicom_series_end_to_end(tiny, ct5n, tmp_path):
     out = tmp_path / 'out'
     proc = subprocess.run(

@@ -2,10 +2,8 @@
 lesion outputs (lesions in detections.json, label volume, lesion pictures)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import os.path as osp
 import re
 
 import cv2
@@ -15,21 +13,11 @@ import pytest
 from pydicom.uid import JPEG2000Lossless
 
 from a3d_det.apis import link_lesions
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-INFER = osp.join(REPO, 'tools', 'infer.py')
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import ct_files, tiny_detector
+from tests.helpers.tools import load_tool
 
 
-tiny_detector = _load('tiny_detector', osp.join(REPO, 'tests', 'apis', 'tiny_detector.py'))
-ct_files = _load('ct_files', osp.join(REPO, 'tests', 'datasets', 'ct_files.py'))
-infer = _load('infer_tool', INFER)
+infer = load_tool('infer.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,13 +1,13 @@
 """tools/test.py and tools/dist_test.sh on a tiny real model (CPU)."""
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'engine'))
-from platform_fixtures import (free_port, run_tool,  # noqa: E402
-                               run_tool_in_process, write_tiny_config)
+from tests.helpers.platform_fixtures import (free_port, run_tool, run_tool_in_process,
+                                             write_tiny_config)
+
+#: Every test here trains or tests in subprocesses.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope='module')

@@ -8,16 +8,13 @@ Kept small: 16 synthetic series at 64 px, six training images (one epoch is
 from __future__ import annotations
 
 import os.path as osp
-import sys
 from pathlib import Path
 
 import pytest
 
 from a3d_det.datasets import DeepLesionDataset
 from a3d_det.datasets.synthetic import make_synthetic_deeplesion
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'engine'))
-from platform_fixtures import run_tool  # noqa: E402
+from tests.helpers.platform_fixtures import run_tool
 
 CONFIG = 'configs/a3d/a3d_densenet121_3slice_synthetic.py'
 SYNTHETIC = dict(num_series=16, size=64, seed=0)

@@ -6,13 +6,14 @@ Kept small: 16 synthetic series, 2 training iterations, 3 validation and 3
 test images, no dataloader workers.
 """
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'engine'))
-from platform_fixtures import run_tool  # noqa: E402
+from tests.helpers.platform_fixtures import run_tool
+
+#: Every test here trains or tests in subprocesses.
+pytestmark = pytest.mark.slow
 
 CONFIG = 'configs/a3d/a3d_densenet121_3slice_synthetic.py'
 FROC_KEYS = ['sens@0.5', 'sens@1', 'sens@2', 'sens@4', 'sens@8', 'sens@16',

@@ -6,18 +6,15 @@ an uninterrupted run), --amp on CPU, two-process gloo training, and the
 one-line errors for user mistakes.
 """
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'engine'))
-from platform_fixtures import (free_port, run_tool,  # noqa: E402
-                               run_tool_in_process, write_tiny_config)
-
-import a3d_det.engine  # noqa: E402,F401  (weights_only loading of our files)
-from a3d_det.engine import checkpoint_problem  # noqa: E402
+import a3d_det.engine  # noqa: F401  (weights_only loading of our files)
+from a3d_det.engine import checkpoint_problem
+from tests.helpers.platform_fixtures import (free_port, run_tool, run_tool_in_process,
+                                             write_tiny_config)
 
 
 def _weights(path: Path) -> dict:
@@ -55,6 +52,7 @@ def full_run(configs, tmp_path_factory):
     return work_dir, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_train_logs_checkpoints_tensorboard(full_run):
     work_dir, log = full_run
     assert 'Iter(train) [8/8]' in log and 'eta:' in log
@@ -70,6 +68,7 @@ def test_train_logs_checkpoints_tensorboard(full_run):
     assert len(mses) == 2 and mses[1] < mses[0]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_last_checkpoint(configs, full_run,
                                                  tmp_path):
     """SIGKILL after iteration 5, then `--resume`: continues from iteration
@@ -92,6 +91,7 @@ def test_killed_run_resumes_from_last_checkpoint(configs, full_run,
     _assert_same_weights(tmp_path / 'iter_8.pth', full_run[0] / 'iter_8.pth')
 
 
+@pytest.mark.slow
 def test_resume_from_named_checkpoint(configs, full_run, tmp_path):
     plain = configs[0]
     out = run_tool(['tools/train.py', str(plain), '--work-dir', str(tmp_path),
@@ -115,6 +115,7 @@ def _copy_run(src: Path, dst: Path, iters) -> None:
     (dst / 'last_checkpoint').write_text(str(dst / f'iter_{iters[-1]}.pth'))
 
 
+@pytest.mark.slow
 def test_resume_falls_back_past_a_truncated_checkpoint(configs, full_run,
                                                        tmp_path):
     """The newest checkpoint (iter_6) is truncated: `--resume` warns naming
@@ -137,6 +138,7 @@ def test_resume_falls_back_past_a_truncated_checkpoint(configs, full_run,
     assert checkpoint_problem(str(tmp_path / 'iter_6.pth')) is None  # rewritten
 
 
+@pytest.mark.slow
 def test_kill_while_saving_leaves_no_partial_checkpoint(configs, full_run,
                                                        tmp_path):
     """SIGKILL in the middle of writing iter_4.pth: nothing under that name,
@@ -192,6 +194,7 @@ def test_resume_from_named_unreadable_checkpoint_is_one_line_error(
     assert not (tmp_path / 'iter_6.pth').exists()
 
 
+@pytest.mark.slow
 def test_amp_and_cfg_options(configs, tmp_path):
     out = run_tool(['tools/train.py', str(configs[0]), '--work-dir',
                     str(tmp_path), '--amp', '--seed', '3', '--cfg-options',
@@ -227,6 +230,7 @@ def test_user_errors_are_one_line(configs, tmp_path, monkeypatch, capsys,
     assert not (tmp_path / 'iter_2.pth').exists()
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training(configs, tmp_path):
     """tools/dist_train.sh CONFIG 2 on CPU: gloo, DDP, distributed val."""
     out = run_tool(['bash', 'tools/dist_train.sh', str(configs[0]), '2',
@@ -246,6 +250,7 @@ def test_two_process_gloo_training(configs, tmp_path):
     assert 'Traceback' not in log
 
 
+@pytest.mark.slow
 def test_slurm_script_with_fake_srun(configs, tmp_path):
     """tools/slurm_train.sh builds the srun command and train.py runs with
     --launcher slurm (here a stand-in srun that starts one task locally)."""

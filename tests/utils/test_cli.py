@@ -33,6 +33,7 @@ def test_run_cli_exits_with_mains_status():
     assert exc.value.code == 0
 
 
+@pytest.mark.slow
 def test_engine_keeps_the_moved_names_without_importing_evaluation():
     code = ('import sys, a3d_det.engine as e; '
             'assert "a3d_det.evaluation" not in sys.modules, "engine imported evaluation"; '

@@ -25,9 +25,25 @@ def test_ground_truth_true_and_false_positives_have_distinct_colours():
 def test_iou_threshold_decides_true_positive():
     kw = dict(pred_boxes=torch.tensor([[10., 10., 30., 30.]]), pred_scores=torch.tensor([0.5]),
               gt_boxes=np.array([[10, 10, 30, 40]], np.float32), min_size=64, legend=False)
-    # IoU = 400 / 600 = 0.67
+    # IoU with inclusive pixels = 441 / 651 = 0.68
     assert tuple(draw_lesions(_blank(), iou_thr=0.5, **kw)[10, 20]) == COLORS['true positive']
     assert tuple(draw_lesions(_blank(), iou_thr=0.7, **kw)[10, 20]) == COLORS['false positive']
+
+
+def test_true_positive_uses_the_inclusive_iou_of_froc():
+    """Box 0..9 x 0..9 against lesion 0..9 x 0..4: with inclusive pixels
+    (DeepLesion's FROC) IoU = 50 / 100 = 0.5, a hit at 0.5; with exclusive
+    ones (torchvision) 36 / 81 = 0.44, a miss. The overlay agrees with FROC."""
+    from torchvision.ops import box_iou
+
+    from a3d_det.evaluation import froc_curve
+    pred, gt = np.array([[0., 0., 9., 9.]]), np.array([[0., 0., 9., 4.]])
+    assert float(box_iou(torch.from_numpy(pred), torch.from_numpy(gt))) < 0.5
+    sens, _ = froc_curve([np.hstack([pred, [[0.9]]])], [gt], iou_thr=0.5)
+    assert sens[-1] == 1.0  # FROC: the lesion is found
+    out = draw_lesions(_blank(), pred_boxes=pred + 20, pred_scores=[0.9], gt_boxes=gt + 20,
+                       iou_thr=0.5, min_size=64, legend=False)
+    assert tuple(out[29, 25]) == COLORS['true positive']  # bottom edge of the prediction
 
 
 def test_without_ground_truth_predictions_share_one_colour_and_legend():

@@ -49,7 +49,6 @@ def test_hook_skips_samples_without_a_readable_slice(tmp_path):
 def test_hook_in_the_test_loop(tmp_path):
     """``tools/test.py --show-dir``: the hook in mmengine's test loop on
     synthetic DeepLesion data, one overlay per test key slice."""
-    import importlib.util
     import os
     import os.path as osp
 
@@ -58,13 +57,9 @@ def test_hook_in_the_test_loop(tmp_path):
 
     from a3d_det.datasets import make_synthetic_deeplesion
     from a3d_det.utils.runner_config import add_visualization_hook
+    from tests.helpers import tiny_detector
 
-    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    spec = importlib.util.spec_from_file_location(
-        'tiny_detector', osp.join(repo, 'tests', 'apis', 'tiny_detector.py'))
-    tiny = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tiny)
-    cfg_path, ckpt, _ = tiny.write_tiny_detector(str(tmp_path))
+    cfg_path, ckpt, _ = tiny_detector.write_tiny_detector(str(tmp_path))
     data = str(tmp_path / 'data')
     summary = make_synthetic_deeplesion(data, num_series=6, size=64, seed=1)
     cfg = Config.fromfile(cfg_path)

@@ -17,7 +17,6 @@ writes the measurements. User mistakes: one line ``error: ...``, exit 2.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
 

@@ -3,8 +3,8 @@
 Used by the tests of ``tools/train.py``, ``tools/test.py``, distributed
 training and resume, independently of the detector: a linear regressor
 (``y = x @ w``) trained with a mean-squared-error loss on a fixed random
-data set. Subprocesses import it through ``custom_imports`` with this folder
-on ``PYTHONPATH``; :func:`write_tiny_config` writes a config using it.
+data set. Subprocesses import it through ``custom_imports`` with the
+repository on ``PYTHONPATH``; :func:`write_tiny_config` writes a config using it.
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from torch.utils.data import Dataset
 from a3d_det.registry import DATASETS, HOOKS, METRICS, MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 TRUE_WEIGHT = torch.tensor([1.0, -2.0, 0.5, 3.0])
 
 
@@ -137,7 +136,7 @@ def write_tiny_config(path: Path, max_iters: int = 8, val_interval: int = 4,
             ''') + textwrap.dedent(extra)
     text = textwrap.dedent(f'''\
         _base_ = [{str(runtime)!r}]
-        custom_imports = dict(imports=['platform_fixtures'],
+        custom_imports = dict(imports=['tests.helpers.platform_fixtures'],
                               allow_failed_imports=False)
         model = dict(type='TinyRegressor')
         train_dataloader = dict(
@@ -172,11 +171,11 @@ def write_tiny_config(path: Path, max_iters: int = 8, val_interval: int = 4,
 
 
 def subprocess_env() -> dict:
-    """Environment for tool subprocesses: this folder importable, 1 thread."""
+    """Environment for tool subprocesses: the repository (and so
+    ``tests.helpers``) importable, 1 thread."""
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
-        [str(HERE), str(REPO)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH')
-                                  else []))
+        [str(REPO)] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
     env.setdefault('OMP_NUM_THREADS', '1')
     return env
 

@@ -1,0 +1,24 @@
+"""A script of ``tools/`` (not a package) loaded as a module, for in-process tests."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = REPO / 'tools'
+
+
+def load_tool(relpath: str) -> ModuleType:
+    """``tools/<relpath>`` (e.g. ``'analysis/get_flops.py'``) as the module
+    ``tool_<stem>``, registered in ``sys.modules`` (dataclasses look it up)."""
+    path = TOOLS / relpath
+    name = 'tool_' + path.stem
+    if name in sys.modules and getattr(sys.modules[name], '__file__', None) == str(path):
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
