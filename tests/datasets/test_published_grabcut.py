@@ -2,9 +2,9 @@
 the mask preparation, against the published script's steps restated."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from a3d_det.datasets.grabcut import (GrabCutStats, grabcut_image_masks,
                                       published_grabcut_mask, wraparound_uint8)
 from a3d_det.datasets.mask_rle import decode_mask
+from tests.helpers.tools import load_tool
 
 
 def test_wraparound_cast():
@@ -68,15 +69,11 @@ def test_published_mask_matches_published_steps():
     assert (clipped != ours).sum() > 10
 
 
+@pytest.mark.slow
 def test_prepare_tool_option(synthetic_tree, tmp_path):
-    import shutil
     root = str(tmp_path / 'DeepLesion')
     shutil.copytree(synthetic_tree[0], root)
-    spec = importlib.util.spec_from_file_location(
-        'prepare_deeplesion', osp.join(osp.dirname(__file__), '..', '..', 'tools',
-                                       'dataset_converters', 'prepare_deeplesion.py'))
-    prep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(prep)
+    prep = load_tool('dataset_converters/prepare_deeplesion.py')
     assert prep.main(['--data-root', root, '--grabcut', 'published', '--no-slice-check']) == 0
     with open(osp.join(root, 'annotations', 'deeplesion_train.json')) as f:
         data = json.load(f)
