@@ -3,8 +3,8 @@
     python tools/analysis/count_host_syncs.py [CONFIG] [--size 128] [--batch 2]
 
 Builds CONFIG's detector (default: A3D, 3 slices; no pretrained weights),
-runs one training step (loss and backward) and one prediction (with and
-without masks) on random inputs of SIZE x SIZE with one lesion per image, and
+runs one prediction (with and without masks) and one training step (loss
+and backward) on random inputs of SIZE x SIZE with one lesion per image, and
 prints the operations that make the host wait for a CUDA device, by operator
 and by call site (``a3d_det.utils.host_sync``; counted at PyTorch's
 dispatcher, so it runs on the CPU). docs/benchmarks.md lists what remains.
@@ -72,12 +72,7 @@ def main() -> None:
     model = MODELS.build(cfg.model)
     data = _batch(model.backbone.num_slices, args.size, args.batch)
 
-    model.train()
-    with HostSyncCounter() as counter:
-        losses = model(**model.data_preprocessor(data, True), mode='loss')
-        sum(losses.values()).backward()
-    _report('training step (loss + backward)', counter)
-
+    # Predictions first: the training step updates batch-norm statistics.
     model.eval()
     for with_mask in (False, True):
         with torch.no_grad(), HostSyncCounter() as counter:
@@ -85,6 +80,12 @@ def main() -> None:
         dets = sum(len(p.pred_instances.bboxes) for p in preds)
         _report(f'prediction, {"with" if with_mask else "without"} masks '
                 f'({dets} detections)', counter)
+
+    model.train()
+    with HostSyncCounter() as counter:
+        losses = model(**model.data_preprocessor(data, True), mode='loss')
+        sum(losses.values()).backward()
+    _report('training step (loss + backward)', counter)
 
 
 if __name__ == '__main__':
