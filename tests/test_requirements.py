@@ -66,6 +66,7 @@ def local_modules(root: Path) -> set[str]:
     names = {p.name for p in root.iterdir() if p.is_dir()}
     for folder in RUNTIME_DIRS + TEST_DIRS:
         names |= {p.stem for p in (root / folder).rglob('*.py')}
+        names |= {p.parent.name for p in (root / folder).rglob('__init__.py')}
     return names
 
 

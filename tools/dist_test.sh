@@ -2,6 +2,9 @@
 # Distributed testing on one machine with torchrun:
 #   tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py options]
 # NCCL on GPUs; without CUDA the processes use gloo on the CPU.
+# Runs under `set -u` on bash >= 4.2: no array is expanded (bash < 4.4
+# rejects expanding an empty one). torchrun comes with PyTorch; without it on
+# PATH the same launcher runs as `python -m torch.distributed.run`.
 set -euo pipefail
 if [ $# -lt 3 ]; then
     echo "usage: $0 CONFIG CHECKPOINT NPROC [test.py options]" >&2
@@ -16,9 +19,14 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 DIR="$(cd "$(dirname "$0")" && pwd)"
+TORCHRUN="python -m torch.distributed.run"
+if command -v torchrun >/dev/null 2>&1; then
+    TORCHRUN=torchrun
+fi
 
+# shellcheck disable=SC2086
 PYTHONPATH="$DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
-exec python -m torch.distributed.run \
+exec $TORCHRUN \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$NPROC" --master_port="$PORT" \
     "$DIR/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"

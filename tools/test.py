@@ -10,7 +10,7 @@ import argparse
 
 from mmengine.dist import is_main_process
 
-from a3d_det.engine import setup_distributed
+from a3d_det.engine import enable_masks_if_needed, setup_distributed
 from a3d_det.evaluation.froc_keys import froc_summary
 from a3d_det.utils.cli import add_common_args, run_cli, write_json
 from a3d_det.utils.runner_config import (add_visualization_hook, build_runner, load_config,
@@ -41,6 +41,7 @@ def main() -> None:
         set_froc_dump_file(cfg, args.out)
     if args.show_dir:
         add_visualization_hook(cfg, args.show_dir)
+    enable_masks_if_needed(cfg)  # the FROC metric alone needs no masks
     setup_distributed(cfg, args.launcher)
     metrics = build_runner(cfg).test()
     if args.json_out and is_main_process():

@@ -7,7 +7,7 @@ pytorch``) or ``tools/slurm_train.sh`` (srun, ``--launcher slurm``).
 """
 import argparse
 
-from a3d_det.engine import setup_distributed
+from a3d_det.engine import enable_masks_if_needed, setup_distributed
 from a3d_det.utils.cli import add_common_args, run_cli
 from a3d_det.utils.runner_config import (build_runner, enable_amp, load_config, set_resume,
                                          set_work_dir)
@@ -33,6 +33,7 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options)
     set_work_dir(cfg, args.work_dir, args.config)
     set_resume(cfg, args.resume)
+    enable_masks_if_needed(cfg)  # validation predicts masks only for a mask metric
     if args.amp:
         enable_amp(cfg)
     if args.seed is not None:

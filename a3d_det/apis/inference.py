@@ -125,6 +125,8 @@ def init_detector(config: Union[str, Config],
     if checkpoint is not None:
         load_detector_checkpoint(model, checkpoint)
     model.cfg = config
+    if hasattr(model, 'with_mask_in_val'):
+        model.with_mask_in_val = True  # inference (test_step) keeps the masks
     model.to(device)
     model.eval()
     return model

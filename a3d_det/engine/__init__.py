@@ -23,6 +23,7 @@ from a3d_det.engine.checkpoint import (checkpoint_safe_globals, history_buffer_g
 from a3d_det.engine.cpu_amp_optim_wrapper import CPUAmpOptimWrapper
 from a3d_det.engine.distributed import (default_dist_backend, setup_distributed,
                                         slurm_env_to_torch_env)
+from a3d_det.engine.mask_prediction import enable_masks_if_needed, masks_needed
 from a3d_det.engine.resume import (ResumeSearch, checkpoint_problem, find_resume_checkpoint,
                                    resume_candidates)
 from a3d_det.engine.skipped_samples_hook import SkippedSamplesHook
@@ -49,6 +50,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    'enable_masks_if_needed', 'masks_needed',
     'ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'atomic_write',
     'ResumeSearch', 'checkpoint_problem', 'find_resume_checkpoint', 'resume_candidates',
     'checkpoint_safe_globals', 'history_buffer_getattr',

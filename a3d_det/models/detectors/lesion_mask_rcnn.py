@@ -27,6 +27,14 @@ class LesionMaskRCNN(BaseModel):
         roi_head: ``LesionRoIHead`` config.
         data_preprocessor: ``LesionDataPreprocessor`` config (the default
             pads to a multiple of 32).
+        with_mask_in_val: predict masks in ``val_step`` and ``test_step``,
+            the runner's validation and test loops. ``False`` (default): the
+            loops get boxes, scores and labels only (the FROC metric reads
+            nothing else), skipping the mask head and the pasting of up to
+            50 masks per image; the tools set it when ``--show-dir`` or a
+            metric with ``requires_masks = True`` needs masks.
+            ``forward(mode='predict')`` always predicts masks, and
+            ``a3d_det.apis.init_detector`` sets it for inference.
         init_cfg: mmengine initialisation config.
     """
 
@@ -36,6 +44,7 @@ class LesionMaskRCNN(BaseModel):
                  rpn_head: dict,
                  roi_head: dict,
                  data_preprocessor: Optional[dict] = None,
+                 with_mask_in_val: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         preprocessor = MODELS.build(
             dict(type='LesionDataPreprocessor') if data_preprocessor is None
@@ -48,10 +57,20 @@ class LesionMaskRCNN(BaseModel):
         self.rpn_head = MODELS.build(dict(rpn_head, in_channels=self.neck.out_channels))
         self.roi_head = MODELS.build(dict(roi_head, in_channels=self.neck.out_channels,
                                           featmap_stride=self.neck.stride))
+        self.with_mask_in_val = with_mask_in_val
         # Whether an operator of the backbone reads the slice thickness
         # (AlignShift): then it is checked once per batch, on the host.
         self.uses_thickness = any(getattr(m, 'takes_thickness', False)
                                   for m in self.backbone.modules())
+
+    def val_step(self, data: Union[dict, tuple, list]) -> List[LesionDataSample]:
+        """Validation loop: ``predict`` with masks only if ``with_mask_in_val``."""
+        data = self.data_preprocessor(data, False)
+        return self.predict(**data, with_mask=self.with_mask_in_val)
+
+    def test_step(self, data: Union[dict, tuple, list]) -> List[LesionDataSample]:
+        """Test loop (and inference): as :meth:`val_step`."""
+        return self.val_step(data)
 
     def forward(self, inputs: Tensor,
                 data_samples: Optional[List[LesionDataSample]] = None,
@@ -107,19 +126,25 @@ class LesionMaskRCNN(BaseModel):
         return losses
 
     def predict(self, inputs: Tensor,
-                data_samples: Sequence[LesionDataSample]) -> List[LesionDataSample]:
+                data_samples: Sequence[LesionDataSample],
+                with_mask: bool = True) -> List[LesionDataSample]:
         """Detections on the key slices, in original image pixels.
+
+        Args:
+            with_mask: also predict masks (boxes and scores do not depend on it).
 
         Returns:
             the samples with ``pred_instances``: ``bboxes`` (N, 4), ``scores``
-            (N,), ``labels`` (N,) int64 zeros, ``masks`` (N, H0, W0) bool.
+            (N,), ``labels`` (N,) int64 zeros and, with ``with_mask``,
+            ``masks`` (N, H0, W0) bool.
         """
         # 1-2. Backbone and neck: (B, 1, D, H, W) -> (B, C, H/4, W/4).
         feature = self.extract_feat(inputs, data_samples)
         # 3. RPN: per image (<= 300, 4) proposals after NMS 0.7.
         proposals, _ = self.rpn_head(_image_list(inputs, data_samples), feature)
         # 4. RoI head: boxes, scores, masks, rescaled to the original image.
-        results = self.roi_head.predict(feature, proposals, [s.metainfo for s in data_samples])
+        results = self.roi_head.predict(feature, proposals, [s.metainfo for s in data_samples],
+                                        with_mask=with_mask)
         for sample, result in zip(data_samples, results):
             sample.pred_instances = result
         return list(data_samples)
@@ -169,7 +194,10 @@ def _thickness(data_samples: Optional[Sequence[LesionDataSample]],
         check_thickness(values, f'the slice thickness of {names}')
     if any(v is None for v in values):
         return None
-    return torch.tensor([float(v) for v in values], dtype=torch.float32, device=device)
+    # Built on the host, copied without blocking: torch.tensor(..., device=cuda)
+    # would wait for the stream (a host-device synchronisation).
+    return torch.tensor([float(v) for v in values], dtype=torch.float32).to(
+        device, non_blocking=True)
 
 
 def _as_tensor(masks, device: torch.device) -> Tensor:

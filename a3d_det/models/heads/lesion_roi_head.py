@@ -3,17 +3,16 @@
 Written on torchvision's ops instead of using ``torchvision``'s ``RoIHeads``,
 which hard-codes a smooth-L1 beta of 1/9 and a BCE mask loss.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
-from torchvision.ops import (batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes,
-                             roi_align)
+from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
 
 from a3d_det.registry import MODELS, TASK_UTILS
-from .torchvision_adapter import (from_torchvision_labels, paste_masks_in_image,
-                                  to_torchvision_labels)
+from .mask_paste import paste_masks_in_image
+from .torchvision_adapter import from_torchvision_labels, to_torchvision_labels
 
 
 @MODELS.register_module()
@@ -104,8 +103,10 @@ class LesionRoIHead(nn.Module):
         else:
             matched = self.proposal_matcher(box_iou(gt_bboxes, proposals))
             labels = to_torchvision_labels(gt_labels)[matched.clamp(min=0)]
-            labels[matched == self.proposal_matcher.BELOW_LOW_THRESHOLD] = 0
-            labels[matched == self.proposal_matcher.BETWEEN_THRESHOLDS] = -1
+            # masked_fill_, not labels[mask] = v: boolean indexing calls
+            # nonzero, a host-device synchronisation on CUDA.
+            labels.masked_fill_(matched == self.proposal_matcher.BELOW_LOW_THRESHOLD, 0)
+            labels.masked_fill_(matched == self.proposal_matcher.BETWEEN_THRESHOLDS, -1)
             matched = matched.clamp(min=0)
             gt_for_rois = gt_bboxes[matched]
         pos_mask, neg_mask = self.sampler([labels])
@@ -161,18 +162,21 @@ class LesionRoIHead(nn.Module):
         return self.bbox_head(self.bbox_roi_extractor(feature, list(proposals)))
 
     def predict(self, feature: Tensor, proposals: Sequence[Tensor],
-                batch_img_metas: Sequence[dict]) -> List[InstanceData]:
+                batch_img_metas: Sequence[dict],
+                with_mask: bool = True) -> List[InstanceData]:
         """
         Args:
             feature: (B, C, H/s, W/s) neck output.
             proposals: per image (P_i, 4) proposals in input pixels.
             batch_img_metas: per image meta with ``img_shape`` (h, w) and
                 optionally ``scale_factor`` (w, h) and ``ori_shape`` (H0, W0).
+            with_mask: run the mask branch; ``False`` skips it (boxes and
+                scores are the same either way).
 
         Returns:
             per image ``InstanceData`` with ``bboxes`` (N, 4) in original
-            pixels, ``scores`` (N,), ``labels`` (N,) int64 (0 = lesion) and
-            ``masks`` (N, H0, W0) bool.
+            pixels, ``scores`` (N,), ``labels`` (N,) int64 (0 = lesion) and,
+            with ``with_mask``, ``masks`` (N, H0, W0) bool.
         """
         # 1. Box branch on all proposals: scores (P, K+1), deltas (P, 4K).
         cls_score, bbox_pred = self.forward(feature, proposals)
@@ -189,39 +193,45 @@ class LesionRoIHead(nn.Module):
             num_classes = boxes.shape[1]
             labels = torch.arange(1, num_classes + 1, device=boxes.device).expand(props.shape[0], -1)
             boxes, scores, labels = boxes.reshape(-1, 4), scores[:, 1:].reshape(-1), labels.reshape(-1)
-            # 3. Score threshold, small boxes, per-class NMS, top max_per_img.
-            keep = torch.where(scores > self.score_thr)[0]
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            keep = remove_small_boxes(boxes, self.min_box_size)
+            # 3. Score threshold and small boxes (one nonzero for both, the
+            #    same boxes as thresholding then torchvision's
+            #    remove_small_boxes), per-class NMS, top max_per_img.
+            widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+            keep = torch.where((scores > self.score_thr) & (widths >= self.min_box_size)
+                               & (heights >= self.min_box_size))[0]
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
             keep = batched_nms(boxes, scores, labels, self.nms_iou)[:self.max_per_img]
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
             # 4. Mask branch on the kept boxes: (N, K, 28, 28) -> class channel.
-            mask_logits = self.mask_head(self.mask_roi_extractor(
-                feature[i:i + 1], [boxes]))
-            index = torch.arange(boxes.shape[0], device=boxes.device)
-            mask_probs = mask_logits[index, labels - 1].sigmoid()
+            mask_probs = None
+            if with_mask:
+                mask_logits = self.mask_head(self.mask_roi_extractor(
+                    feature[i:i + 1], [boxes]))
+                index = torch.arange(boxes.shape[0], device=boxes.device)
+                mask_probs = mask_logits[index, labels - 1].sigmoid()
             # 5. Back to original pixels: boxes / scale_factor, paste masks.
             results.append(self._to_original(boxes, scores, labels, mask_probs, meta))
         return results
 
     def _to_original(self, boxes: Tensor, scores: Tensor, labels: Tensor,
-                     mask_probs: Tensor, meta: dict) -> InstanceData:
-        """Rescale (N, 4) input-pixel boxes and paste (N, M, M) masks into the original image."""
+                     mask_probs: Optional[Tensor], meta: dict) -> InstanceData:
+        """Rescale (N, 4) input-pixel boxes and paste (N, M, M) masks (when
+        given) into the original image."""
         img_shape = tuple(meta['img_shape'][:2])
         ori_shape = tuple(meta.get('ori_shape', img_shape)[:2])
         w_scale, h_scale = meta.get('scale_factor', (1.0, 1.0))[:2]
         boxes = boxes / boxes.new_tensor([w_scale, h_scale, w_scale, h_scale])
         boxes = clip_boxes_to_image(boxes, ori_shape)
-        if boxes.shape[0]:
-            masks = paste_masks_in_image(mask_probs[:, None], boxes, ori_shape)[:, 0]
-        else:
-            masks = mask_probs.new_zeros((0,) + ori_shape)
         result = InstanceData()
         result.bboxes = boxes
         result.scores = scores
         result.labels = from_torchvision_labels(labels)
-        result.masks = masks > self.mask_thr
+        if mask_probs is not None:
+            if boxes.shape[0]:
+                masks = paste_masks_in_image(mask_probs[:, None], boxes, ori_shape)[:, 0]
+            else:
+                masks = mask_probs.new_zeros((0,) + ori_shape)
+            result.masks = masks > self.mask_thr
         return result
 
 
