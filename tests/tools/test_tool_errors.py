@@ -16,6 +16,7 @@ MISSING_INPUT = {
     'infer.py': (['{tmp}/missing_config.py', '{tmp}/missing.pth', '{tmp}/missing_series',
                   '--out-dir', '{tmp}/out'], 'missing_config.py'),
     'analysis/get_flops.py': (['{tmp}/missing_config.py'], 'missing_config.py'),
+    'analysis/count_host_syncs.py': (['{tmp}/missing_config.py'], 'missing_config.py'),
     'analysis/eval_froc.py': (['{tmp}/missing_dump.json'], 'missing_dump.json'),
     'analysis/plot_froc.py': (['{tmp}/missing_dump.json', '--out', '{tmp}/froc.png'],
                               'missing_dump.json'),
@@ -55,7 +56,8 @@ def test_missing_input_is_a_one_line_error(tool, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('tool', ['train.py', 'test.py', 'infer.py', 'analysis/get_flops.py'])
+@pytest.mark.parametrize('tool', ['train.py', 'test.py', 'infer.py', 'analysis/get_flops.py',
+                                  'analysis/count_host_syncs.py'])
 def test_unreadable_config_is_a_one_line_error(tool, tmp_path):
     config = tmp_path / 'broken.py'
     config.write_text('model = dict(type=\n')
@@ -63,7 +65,8 @@ def test_unreadable_config_is_a_one_line_error(tool, tmp_path):
     ckpt.write_bytes(b'not a checkpoint')
     args = {'train.py': [str(config)], 'test.py': [str(config), str(ckpt)],
             'infer.py': [str(config), str(ckpt), str(tmp_path), '--out-dir', str(tmp_path / 'o')],
-            'analysis/get_flops.py': [str(config)]}[tool]
+            'analysis/get_flops.py': [str(config)],
+            'analysis/count_host_syncs.py': [str(config)]}[tool]
     _assert_one_line_error(_run(tool, args, tmp_path), 'cannot read config', 'broken.py')
 
 
