@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',
 LOAD_TRANSFORMS = ('LoadMultiSliceFromFile', 'LoadLesionAnnotations')
 
 
-def _resolve_device(device: Union[str, torch.device]) -> torch.device:
+def _resolve_device(device: str | torch.device) -> torch.device:
     device = torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'device {device} requested but CUDA is not available '
@@ -91,10 +91,10 @@ def load_detector_checkpoint(model: nn.Module, checkpoint: str) -> dict:
     return dict(ckpt.get('meta') or {})
 
 
-def init_detector(config: Union[str, Config],
-                  checkpoint: Optional[str] = None,
-                  device: Union[str, torch.device] = 'cpu',
-                  cfg_options: Optional[dict] = None) -> nn.Module:
+def init_detector(config: str | Config,
+                  checkpoint: str | None = None,
+                  device: str | torch.device = 'cpu',
+                  cfg_options: dict | None = None) -> nn.Module:
     """Build a detector from a config and load its checkpoint.
 
     Args:
@@ -141,7 +141,7 @@ def _test_dataset_cfg(cfg: Config) -> dict:
                      'nor test_pipeline')
 
 
-def _init_default(cls: Optional[type], name: str, fallback):
+def _init_default(cls: type | None, name: str, fallback):
     """Default of ``name`` in ``cls.__init__`` (searched along the MRO)."""
     for klass in (cls.__mro__ if cls is not None else ()):
         init = klass.__dict__.get('__init__')
@@ -153,7 +153,7 @@ def _init_default(cls: Optional[type], name: str, fallback):
     return fallback
 
 
-def build_test_pipeline(cfg: Config, num_slices: Optional[int] = None):
+def build_test_pipeline(cfg: Config, num_slices: int | None = None):
     """The config's test pipeline without its load transforms.
 
     The test dataset fills ``num_slices``, ``slice_interval`` and ``window``
@@ -196,10 +196,10 @@ def build_test_pipeline(cfg: Config, num_slices: Optional[int] = None):
 
 def inference_detector(model: nn.Module,
                        volume_hu: np.ndarray,
-                       spacing: Optional[float],
+                       spacing: float | None,
                        slice_interval: float,
-                       key_slices: Optional[Sequence[int]] = None,
-                       batch_size: int = 1) -> List[Dict[str, object]]:
+                       key_slices: Sequence[int] | None = None,
+                       batch_size: int = 1) -> list[dict[str, object]]:
     """Detect lesions on key slices of a CT volume.
 
     Args:
@@ -236,10 +236,10 @@ def inference_detector(model: nn.Module,
     pipeline, num_slices, target_interval = build_test_pipeline(
         model.cfg, num_slices=getattr(getattr(model, 'backbone', None), 'num_slices', None))
 
-    def read_slice(i: int) -> Optional[np.ndarray]:
+    def read_slice(i: int) -> np.ndarray | None:
         return volume_hu[i].astype(np.float32, copy=False) if 0 <= i < n else None
 
-    outputs: List[Dict[str, object]] = []
+    outputs: list[dict[str, object]] = []
     for start in range(0, len(key_slices), batch_size):
         inputs, samples = [], []
         batch_keys = key_slices[start:start + batch_size]
@@ -267,8 +267,8 @@ def inference_detector(model: nn.Module,
     return outputs
 
 
-def _results(stack: np.ndarray, index: int, spacing: Optional[float],
-             slice_interval: float, target_interval: Optional[float]) -> dict:
+def _results(stack: np.ndarray, index: int, spacing: float | None,
+             slice_interval: float, target_interval: float | None) -> dict:
     """What the load transforms would give the rest of the test pipeline."""
     img = np.ascontiguousarray(stack.transpose(1, 2, 0))  # (H, W, D), HU
     h, w = img.shape[:2]

@@ -6,18 +6,19 @@ import logging
 import math
 import os.path as osp
 from collections import OrderedDict
-from typing import Any, Optional, Sequence, Union
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
-from ..registry import DATASETS, TRANSFORMS
-from .deeplesion import DEFAULT_WINDOW, SliceReadError
-from .dl_info import SPLITS, iter_dl_info
-from .skipped_samples import (DEFAULT_MAX_SKIPPED_FRACTION, SKIPPED_KEY, check_fraction,
-                              check_skipped)
+from a3d_det.datasets.deeplesion import DEFAULT_WINDOW, SliceReadError
+from a3d_det.datasets.dl_info import SPLITS, iter_dl_info
+from a3d_det.datasets.skipped_samples import (DEFAULT_MAX_SKIPPED_FRACTION, SKIPPED_KEY,
+                                              check_fraction, check_skipped)
+from a3d_det.registry import DATASETS, TRANSFORMS
 
 
 def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -31,7 +32,7 @@ def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ``slice_range``, ``dicom_window`` and per lesion ``gt_bboxes``,
         ``recists`` (0-based), ``lesion_types``, ``diameters_mm``, ``noisy``.
     """
-    images: 'OrderedDict[str, dict]' = OrderedDict()
+    images: OrderedDict[str, dict] = OrderedDict()
     for rec in records:
         img = images.get(rec['file_name'])
         if img is None:
@@ -102,16 +103,16 @@ class DeepLesionDataset(BaseDataset):
     def __init__(self,
                  data_root: str = 'data/DeepLesion',
                  ann_file: str = 'DL_info.csv',
-                 split: Optional[str] = 'train',
+                 split: str | None = 'train',
                  num_slices: int = 3,
-                 slice_interval: Optional[float] = 2.0,
+                 slice_interval: float | None = 2.0,
                  interpolation: str = 'linear',
                  native_if_thicker: bool = False,
                  window: Sequence[float] = DEFAULT_WINDOW,
                  image_dir: str = 'Images_png',
                  filter_noisy: bool = True,
                  max_skipped_fraction: float = DEFAULT_MAX_SKIPPED_FRACTION,
-                 pipeline: Sequence[Union[dict, Any]] = (),
+                 pipeline: Sequence[dict | Any] = (),
                  **kwargs) -> None:
         if split is not None and split not in SPLITS:
             raise ValueError(f'split must be one of {sorted(SPLITS)} or None, got {split!r}')
@@ -135,7 +136,7 @@ class DeepLesionDataset(BaseDataset):
                     for t in pipeline]
         super().__init__(ann_file=ann_file, data_root=data_root, pipeline=pipeline, **kwargs)
 
-    def _fill_defaults(self, transform: Union[dict, Any]) -> Union[dict, Any]:
+    def _fill_defaults(self, transform: dict | Any) -> dict | Any:
         """Give the dataset's num_slices / slice_interval / interpolation /
         native_if_thicker / window to the loading and windowing transforms
         that leave them unset."""
@@ -212,7 +213,7 @@ class DeepLesionDataset(BaseDataset):
             return data_list
         return super().load_data_list()
 
-    def parse_data_info(self, raw_data_info: dict) -> Union[dict, list[dict]]:
+    def parse_data_info(self, raw_data_info: dict) -> dict | list[dict]:
         """Raw image dict (CSV group or prepared file entry) -> data info;
         ``[]`` (dropped) when it is not in the split or has no lesion left."""
         raw = raw_data_info

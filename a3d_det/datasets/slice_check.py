@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .deeplesion import (SliceReadError, read_png_hu, sample_neighbours, slice_path,
-                         split_file_name)
+from a3d_det.datasets.deeplesion import (SliceReadError, read_png_hu, sample_neighbours, slice_path,
+                                         split_file_name)
 
 #: (num_slices, target_interval) of the loading settings the configs use:
 #: 3 and 7 slices, resampled to 2 mm or native neighbours (AlignShift).

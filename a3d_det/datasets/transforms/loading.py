@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 
-from ...registry import TRANSFORMS
-from ..deeplesion import INTERPOLATIONS, load_multislice
-from ..mask_rle import decode_mask
-from ..recist import recist_ellipse_mask
+from a3d_det.datasets.deeplesion import INTERPOLATIONS, load_multislice
+from a3d_det.datasets.mask_rle import decode_mask
+from a3d_det.datasets.recist import recist_ellipse_mask
+from a3d_det.registry import TRANSFORMS
 
 
 @TRANSFORMS.register_module()
@@ -39,7 +38,7 @@ class LoadMultiSliceFromFile:
     the rule every multi-slice loader shares.
     """
 
-    def __init__(self, num_slices: int = 3, slice_interval: Optional[float] = 2.0,
+    def __init__(self, num_slices: int = 3, slice_interval: float | None = 2.0,
                  decode_threads: int = 2, interpolation: str = 'linear',
                  native_if_thicker: bool = False) -> None:
         if num_slices < 1 or num_slices % 2 == 0:
