@@ -1,16 +1,17 @@
 """Inference on a CT volume in memory: ``init_detector`` and ``inference_detector``.
 
-Each key slice's input is built exactly as at training time: the D slices
-around it resampled to the config's slice interval (2 mm, Sec. 3.1 of the
-paper) by ``a3d_det.datasets.deeplesion.sample_neighbours``, then the rest of
-the config's test pipeline (windowing, resize, pad, pack) with the load
-transforms skipped, then the model's data preprocessor and ``predict``.
-Boxes and masks come back in the volume's original pixels.
+Each key slice's input is built by the config's own test pipeline with its
+first transform, the file loader, swapped for ``LoadMultiSliceFromArray``
+(mmdet's ``LoadImageFromNDArray`` pattern) and the test dataset's settings
+filled in by the dataset's own rule (``fill_pipeline``): the D slices around
+the key slice resampled to the config's slice interval (2 mm, Sec. 3.1 of the
+paper), windowing, resize, pad, pack; then the model's data preprocessor and
+``predict``. Test and inference therefore cannot drift apart. Boxes and
+masks come back in the volume's original pixels.
 """
 from __future__ import annotations
 
 import copy
-import inspect
 import os.path as osp
 from collections.abc import Sequence
 
@@ -21,14 +22,13 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from a3d_det.datasets.deeplesion_dataset import DeepLesionDataset, fill_pipeline
+from a3d_det.datasets.transforms import LoadMultiSliceFromArray, MultiSliceLoading
 import a3d_det.engine  # noqa: F401  (allowlists the checkpoint classes)
-from a3d_det.registry import DATASETS, MODELS
+from a3d_det.registry import DATASETS, MODELS, TRANSFORMS
 
 __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',
            'build_test_pipeline']
-
-# The transforms that read from disk; in-memory inference provides their output.
-LOAD_TRANSFORMS = ('LoadMultiSliceFromFile', 'LoadLesionAnnotations')
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -141,57 +141,35 @@ def _test_dataset_cfg(cfg: Config) -> dict:
                      'nor test_pipeline')
 
 
-def _init_default(cls: type | None, name: str, fallback):
-    """Default of ``name`` in ``cls.__init__`` (searched along the MRO)."""
-    for klass in (cls.__mro__ if cls is not None else ()):
-        init = klass.__dict__.get('__init__')
-        if init is None:
-            continue
-        param = inspect.signature(init).parameters.get(name)
-        if param is not None and param.default is not inspect.Parameter.empty:
-            return param.default
-    return fallback
+def build_test_pipeline(cfg: Config) -> Compose:
+    """The config's test pipeline for a volume in memory.
 
+    The test dataset's pipeline with its first transform (the multi-slice
+    file loader) swapped for :class:`LoadMultiSliceFromArray` with the same
+    arguments, and the dataset's ``num_slices`` / ``slice_interval`` /
+    ``window`` filled in as the dataset itself fills them
+    (:meth:`DeepLesionDataset.pipeline_settings`, :func:`fill_pipeline`).
+    It takes ``volume`` (N, H, W) HU, ``key_index``, ``slice_interval`` and
+    ``spacing`` (see :func:`inference_detector`).
 
-def build_test_pipeline(cfg: Config, num_slices: int | None = None):
-    """The config's test pipeline without its load transforms.
-
-    The test dataset fills ``num_slices``, ``slice_interval`` and ``window``
-    into ``LoadMultiSliceFromFile`` and ``WindowCT`` when they leave them
-    unset (``DeepLesionDataset``); the same values are resolved here from the
-    dataset config (or the dataset class's defaults), so inference sees the
-    input the test loop would.
-
-    Args:
-        cfg: the detector's config.
-        num_slices: fallback D when neither the pipeline nor the dataset sets it.
-
-    Returns:
-        (pipeline, num_slices, target_interval): the composed in-memory
-        pipeline, D and the slice interval (mm) the neighbours are resampled
-        to (``None``: native neighbours).
+    Raises:
+        ValueError: the test pipeline does not start with a multi-slice loader.
     """
-    from a3d_det.datasets.deeplesion import DEFAULT_WINDOW
-
     init_default_scope(cfg.get('default_scope', 'a3d_det'))
     dataset = _test_dataset_cfg(cfg)
-    ds_type = dataset.get('type')
-    ds_cls = DATASETS.get(ds_type) if isinstance(ds_type, str) else ds_type
-
-    def dataset_value(name: str, fallback):
-        return dataset[name] if name in dataset else _init_default(ds_cls, name, fallback)
-
     steps = [copy.deepcopy(dict(t)) for t in dataset.get('pipeline', [])]
-    load = next((t for t in steps if t['type'] == 'LoadMultiSliceFromFile'), {})
-    d = load.get('num_slices', dataset_value('num_slices', num_slices))
-    if d is None:
-        raise ValueError('cannot tell the number of slices from the config')
-    target = load.get('slice_interval', dataset_value('slice_interval', 2.0))
-    for t in steps:
-        if t['type'] == 'WindowCT':
-            t.setdefault('window', tuple(dataset_value('window', DEFAULT_WINDOW)))
-    pipeline = Compose([t for t in steps if t['type'] not in LOAD_TRANSFORMS])
-    return pipeline, int(d), target
+    first = steps[0].get('type') if steps else None
+    first_cls = TRANSFORMS.get(first) if isinstance(first, str) else first
+    if not (isinstance(first_cls, type) and issubclass(first_cls, MultiSliceLoading)):
+        raise ValueError('the test pipeline must start with a multi-slice loader '
+                         f'(LoadMultiSliceFromFile), got {first!r}')
+    steps[0]['type'] = LoadMultiSliceFromArray
+    ds_type = dataset.get('type', DeepLesionDataset)
+    ds_cls = DATASETS.get(ds_type) if isinstance(ds_type, str) else ds_type
+    if not (isinstance(ds_cls, type) and issubclass(ds_cls, DeepLesionDataset)):
+        ds_cls = DeepLesionDataset
+    settings = ds_cls.pipeline_settings(dataset)
+    return Compose([TRANSFORMS.build(t) for t in fill_pipeline(steps, **settings)])
 
 
 def inference_detector(model: nn.Module,
@@ -231,25 +209,18 @@ def inference_detector(model: nn.Module,
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     if not (0 < float(slice_interval) < float('inf')):
         raise ValueError(f'slice_interval must be a positive number of mm, got {slice_interval}')
-    from a3d_det.datasets.deeplesion import sample_neighbours
-
-    pipeline, num_slices, target_interval = build_test_pipeline(
-        model.cfg, num_slices=getattr(getattr(model, 'backbone', None), 'num_slices', None))
-
-    def read_slice(i: int) -> np.ndarray | None:
-        return volume_hu[i].astype(np.float32, copy=False) if 0 <= i < n else None
+    pipeline = build_test_pipeline(model.cfg)
+    spacing = float(spacing) if spacing is not None else float('nan')
 
     outputs: list[dict[str, object]] = []
     for start in range(0, len(key_slices), batch_size):
         inputs, samples = [], []
         batch_keys = key_slices[start:start + batch_size]
         for index in batch_keys:
-            # Sec. 3.1: D slices at target_interval around the key slice.
-            stack = sample_neighbours(read_slice, index, slice_interval,
-                                      num_slices, target_interval)   # (D, H, W)
-            results = _results(stack, index, spacing, slice_interval,
-                               target_interval)
-            packed = pipeline(results)
+            packed = pipeline(dict(
+                volume=volume_hu, key_index=index, slice_interval=float(slice_interval),
+                spacing=spacing, file_name=f'slice_{index:04d}', img_path=None,
+                image_dir=None))
             inputs.append(packed['inputs'])
             samples.append(packed['data_samples'])
         with torch.inference_mode():
@@ -266,26 +237,3 @@ def inference_detector(model: nn.Module,
                 masks=masks))
     return outputs
 
-
-def _results(stack: np.ndarray, index: int, spacing: float | None,
-             slice_interval: float, target_interval: float | None) -> dict:
-    """What the load transforms would give the rest of the test pipeline."""
-    img = np.ascontiguousarray(stack.transpose(1, 2, 0))  # (H, W, D), HU
-    h, w = img.shape[:2]
-    return dict(
-        img=img,
-        img_shape=(h, w),
-        ori_shape=(h, w),
-        spacing=float(spacing) if spacing is not None else float('nan'),
-        slice_interval=float(slice_interval),
-        thickness=float(slice_interval),
-        target_interval=target_interval,
-        file_name=f'slice_{index:04d}',
-        img_path=None,
-        image_dir=None,
-        gt_bboxes=np.zeros((0, 4), dtype=np.float32),
-        gt_labels=np.zeros((0,), dtype=np.int64),
-        ori_gt_bboxes=np.zeros((0, 4), dtype=np.float32),
-        gt_lesion_types=np.zeros((0,), dtype=np.int64),
-        gt_diameters_mm=np.zeros((0,), dtype=np.float32),
-    )

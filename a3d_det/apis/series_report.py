@@ -68,7 +68,7 @@ def slice_report(series, result: dict[str, object], score_thr: float) -> dict:
     for j in kept_indices(result, score_thr):
         mask = np.asarray(masks[j], dtype=bool) if masks is not None else None
         detections.append(dict(
-            box=[round(float(v), 2) for v in boxes[j]],
+            box=[round(float(v), 4) for v in boxes[j]],
             score=round(float(scores[j]), 4),
             long_axis_mm=_round(mask_long_axis_mm(
                 mask if mask is not None else np.zeros((1, 1), bool),

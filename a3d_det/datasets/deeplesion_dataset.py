@@ -6,6 +6,7 @@ import logging
 import math
 import os.path as osp
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ from a3d_det.datasets.deeplesion import DEFAULT_WINDOW, SliceReadError
 from a3d_det.datasets.dl_info import SPLITS, iter_dl_info
 from a3d_det.datasets.skipped_samples import (DEFAULT_MAX_SKIPPED_FRACTION, SKIPPED_KEY,
                                               check_fraction, check_skipped)
+from a3d_det.datasets.transforms import MultiSliceLoading, WindowCT
 from a3d_det.registry import DATASETS, TRANSFORMS
 
 
@@ -52,6 +54,56 @@ def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(images.values())
 
 
+#: What a ``DeepLesionDataset`` fills into its multi-slice loader and
+#: ``WindowCT`` when neither the dataset config nor the transform sets it.
+PIPELINE_DEFAULTS: dict[str, Any] = dict(num_slices=3, slice_interval=2.0,
+                                         interpolation='linear', native_if_thicker=False,
+                                         window=tuple(DEFAULT_WINDOW))
+
+
+def _transform_class(transform: dict) -> type | None:
+    kind = transform.get('type')
+    return TRANSFORMS.get(kind) if isinstance(kind, str) else kind
+
+
+def fill_pipeline(pipeline: Sequence[dict | Any], window: Sequence[float],
+                  **loading: Any) -> list[dict | Any]:
+    """Give a dataset's loading settings (``num_slices``, ``slice_interval``,
+    ``interpolation``, ``native_if_thicker``) to the multi-slice loader
+    configs (file or array) of a pipeline and its ``window`` to ``WindowCT``
+    configs, where they leave them unset. The one place these are filled
+    in: the dataset and in-memory inference both call it.
+
+    Returns:
+        A copy of ``pipeline`` (built transforms pass through unchanged).
+
+    Raises:
+        ValueError: a transform sets one of them to another value.
+    """
+    window = tuple(float(v) for v in window)
+    out = []
+    for transform in pipeline:
+        if not isinstance(transform, dict):
+            out.append(transform)
+            continue
+        t = copy.deepcopy(dict(transform))
+        cls = _transform_class(t)
+        if isinstance(cls, type) and issubclass(cls, MultiSliceLoading):
+            for key, val in loading.items():
+                if key in t and t[key] != val:
+                    raise ValueError(
+                        f'{cls.__name__}({key}={t[key]!r}) disagrees with the '
+                        f'dataset\'s {key}={val!r}; set it in one place only')
+                t[key] = val
+        elif isinstance(cls, type) and issubclass(cls, WindowCT):
+            if 'window' in t and tuple(t['window']) != window:
+                raise ValueError(f'WindowCT(window={tuple(t["window"])}) disagrees with '
+                                 f'the dataset\'s window={window}; set it in one place only')
+            t['window'] = window
+        out.append(t)
+    return out
+
+
 @DATASETS.register_module()
 class DeepLesionDataset(BaseDataset):
     """DeepLesion (NIH), one item per key slice (paper Sec. 3.1).
@@ -63,8 +115,9 @@ class DeepLesionDataset(BaseDataset):
             ``tools/dataset_converters/prepare_deeplesion.py``; it adds masks).
         split: ``'train'`` | ``'val'`` | ``'test'`` (Train_Val_Test 1 | 2 | 3),
             or ``None`` for all.
-        num_slices: D, filled into ``LoadMultiSliceFromFile`` of the pipeline
-            when that transform does not set it.
+        num_slices: D, filled into the multi-slice loader of the pipeline
+            (``LoadMultiSliceFromFile`` or ``LoadMultiSliceFromArray``) when
+            it does not set it (:func:`fill_pipeline`).
         slice_interval: target slice interval (mm), filled in likewise;
             ``None`` reads native neighbours.
         interpolation: ``'linear'`` or ``'published'`` (the published
@@ -97,18 +150,25 @@ class DeepLesionDataset(BaseDataset):
     """
 
     METAINFO = dict(classes=('lesion',))
-    #: multi-slice loading transforms that take the dataset's sampling settings.
-    LOADERS = ('LoadMultiSliceFromFile',)
+    PIPELINE_DEFAULTS = PIPELINE_DEFAULTS
+
+    @classmethod
+    def pipeline_settings(cls, dataset_cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """The loading settings (``num_slices``, ``slice_interval``,
+        ``interpolation``, ``native_if_thicker``) and ``window`` a dataset built
+        from ``dataset_cfg`` fills into its pipeline (the config's values, else
+        the class's defaults); in-memory inference reads them here."""
+        return {k: dataset_cfg.get(k, v) for k, v in cls.PIPELINE_DEFAULTS.items()}
 
     def __init__(self,
                  data_root: str = 'data/DeepLesion',
                  ann_file: str = 'DL_info.csv',
                  split: str | None = 'train',
-                 num_slices: int = 3,
-                 slice_interval: float | None = 2.0,
-                 interpolation: str = 'linear',
-                 native_if_thicker: bool = False,
-                 window: Sequence[float] = DEFAULT_WINDOW,
+                 num_slices: int = PIPELINE_DEFAULTS['num_slices'],
+                 slice_interval: float | None = PIPELINE_DEFAULTS['slice_interval'],
+                 interpolation: str = PIPELINE_DEFAULTS['interpolation'],
+                 native_if_thicker: bool = PIPELINE_DEFAULTS['native_if_thicker'],
+                 window: Sequence[float] = PIPELINE_DEFAULTS['window'],
                  image_dir: str = 'Images_png',
                  filter_noisy: bool = True,
                  max_skipped_fraction: float = DEFAULT_MAX_SKIPPED_FRACTION,
@@ -132,36 +192,11 @@ class DeepLesionDataset(BaseDataset):
         self._pending: dict[str, str] = {}
         # Built here with a3d_det's registry, so the dataset works without
         # default_scope (mmengine's Compose would look in its root registry).
-        pipeline = [TRANSFORMS.build(self._fill_defaults(t)) if isinstance(t, dict) else t
-                    for t in pipeline]
+        filled = fill_pipeline(pipeline, window=self.window, num_slices=num_slices,
+                               slice_interval=slice_interval, interpolation=interpolation,
+                               native_if_thicker=native_if_thicker)
+        pipeline = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in filled]
         super().__init__(ann_file=ann_file, data_root=data_root, pipeline=pipeline, **kwargs)
-
-    def _fill_defaults(self, transform: dict | Any) -> dict | Any:
-        """Give the dataset's num_slices / slice_interval / interpolation /
-        native_if_thicker / window to the loading and windowing transforms
-        that leave them unset."""
-        if not isinstance(transform, dict):
-            return transform
-        t = copy.deepcopy(transform)
-        kind = t.get('type')
-        name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
-        name = name.split('.')[-1]
-        if name in self.LOADERS:
-            for key, val in (('num_slices', self.num_slices),
-                             ('slice_interval', self.slice_interval),
-                             ('interpolation', self.interpolation),
-                             ('native_if_thicker', self.native_if_thicker)):
-                if key in t and t[key] != val:
-                    raise ValueError(
-                        f'{name}({key}={t[key]!r}) disagrees with the '
-                        f'dataset\'s {key}={val!r}; set it in one place only')
-                t[key] = val
-        elif name == 'WindowCT':
-            if 'window' in t and tuple(t['window']) != self.window:
-                raise ValueError(f'WindowCT(window={tuple(t["window"])}) disagrees with '
-                                 f'the dataset\'s window={self.window}; set it in one place only')
-            t['window'] = self.window
-        return t
 
     def prepare_data(self, idx: int) -> Any:
         """The pipeline's output for item ``idx``; in training ``None`` (skip,

@@ -17,14 +17,17 @@ import numpy as np
 from a3d_det.datasets.deeplesion import (SliceReadError, read_png_hu, sample_neighbours, slice_path,
                                          split_file_name)
 
-#: (num_slices, target_interval) of the loading settings the configs use:
-#: 3 and 7 slices, resampled to 2 mm or native neighbours (AlignShift).
-LOAD_SETTINGS: tuple[tuple[int, float | None], ...] = (
-    (3, 2.0), (7, 2.0), (3, None), (7, None))
+#: The loading settings of the configs (``sample_neighbours`` arguments): 3
+#: and 7 slices resampled to 2 mm, the published 7-slice offsets, and native
+#: neighbours (AlignShift's ``native_if_thicker`` reads these or the 2 mm ones).
+LOAD_SETTINGS: tuple[dict, ...] = (
+    dict(num_slices=3, target_interval=2.0), dict(num_slices=7, target_interval=2.0),
+    dict(num_slices=7, target_interval=2.0, interpolation='published'),
+    dict(num_slices=3, target_interval=None), dict(num_slices=7, target_interval=None))
 
 
 def sample_slice_paths(image_dir: str, file_name: str, slice_interval: float | None,
-                       settings: Iterable[tuple[int, float | None]] = LOAD_SETTINGS
+                       settings: Iterable[dict] = LOAD_SETTINGS
                        ) -> list[str]:
     """Paths of the slice files a sample reads under any of ``settings``.
 
@@ -32,7 +35,8 @@ def sample_slice_paths(image_dir: str, file_name: str, slice_interval: float | N
         image_dir: the ``Images_png`` folder.
         file_name: the key slice, ``PPPPPP_SS_RR/NNN.png`` (or DL_info's form).
         slice_interval: native slice interval in mm (NaN: key slice only).
-        settings: (num_slices, target_interval) pairs.
+        settings: keyword arguments of ``sample_neighbours`` (``num_slices``,
+            ``target_interval``, ``interpolation``, ``native_if_thicker``).
 
     Returns:
         Sorted paths, the key slice's included; missing neighbours are not
@@ -53,8 +57,8 @@ def sample_slice_paths(image_dir: str, file_name: str, slice_interval: float | N
         read.add(path)
         return probe
 
-    for num_slices, target in settings:
-        sample_neighbours(record, key, slice_interval, num_slices, target)
+    for options in settings:
+        sample_neighbours(record, key, slice_interval, **options)
     return sorted(read)
 
 

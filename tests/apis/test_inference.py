@@ -67,12 +67,33 @@ def test_input_is_built_exactly_as_in_training(model, tiny, tmp_path, monkeypatc
         assert meta[k] == ref_meta[k], k
 
 
+def _loader_and_window(cfg):
+    pipeline = build_test_pipeline(cfg)
+    load = pipeline.transforms[0]
+    window = next(t for t in pipeline.transforms if type(t).__name__ == 'WindowCT')
+    return (type(load).__name__, load.num_slices, load.slice_interval, load.interpolation,
+            load.native_if_thicker, window.window)
+
+
 def test_slice_count_and_interval_follow_the_test_dataset(tiny):
     cfg = Config.fromfile(tiny[0])
-    assert build_test_pipeline(cfg)[1:] == (3, 2.0)
+    # The dataset class's defaults (the config sets num_slices only).
+    assert _loader_and_window(cfg) == ('LoadMultiSliceFromArray', 3, 2.0, 'linear', False,
+                                       (-1024.0, 2050.0))
     cfg.test_dataloader.dataset.num_slices = 7
     cfg.test_dataloader.dataset.slice_interval = None  # AlignShift: native neighbours
-    assert build_test_pipeline(cfg)[1:] == (7, None)
+    cfg.test_dataloader.dataset.window = (-175, 275)
+    cfg.test_dataloader.dataset.interpolation = 'published'
+    cfg.test_dataloader.dataset.native_if_thicker = True
+    assert _loader_and_window(cfg) == ('LoadMultiSliceFromArray', 7, None, 'published', True,
+                                       (-175.0, 275.0))
+    # The rest of the test pipeline is the config's, in its order.
+    names = [type(t).__name__ for t in build_test_pipeline(cfg).transforms]
+    assert names == ['LoadMultiSliceFromArray'] + [
+        t['type'] for t in cfg.test_dataloader.dataset.pipeline[1:]]
+    cfg.test_dataloader.dataset.pipeline[0] = dict(type='WindowCT')
+    with pytest.raises(ValueError, match='must start with a multi-slice loader'):
+        build_test_pipeline(cfg)
 
 
 def test_detections_are_in_original_pixels(model):

@@ -9,6 +9,8 @@ from a3d_det.datasets.deeplesion import write_png_hu
 from a3d_det.datasets.slice_check import sample_slice_paths, unreadable_slices
 
 SERIES = '000001_01_01'
+THREE = dict(num_slices=3, target_interval=2.0)
+SEVEN = dict(num_slices=7, target_interval=2.0)
 
 
 def _paths(image_dir, indices):
@@ -20,12 +22,12 @@ def test_paths_follow_the_neighbour_rule(ramp_tree):
     key = f'{SERIES}/005.png'
     # 5 mm, 3 slices at 2 mm: outputs at -0.4 and +0.4 slices read 4 and 5,
     # 5 and 6; slice 4 is missing and falls back to the key slice.
-    assert sample_slice_paths(image_dir, key, 5.0, [(3, 2.0)]) == _paths(image_dir, [5, 6])
+    assert sample_slice_paths(image_dir, key, 5.0, [THREE]) == _paths(image_dir, [5, 6])
     # 7 slices at 2 mm add +-0.8 (4..6) and +-1.2 (3, 4 and 6, 7); native
     # neighbours: 2, 3, 4 -> 5, 6, 7, 8.
     assert sample_slice_paths(image_dir, key, 5.0) == _paths(image_dir, [2, 3, 5, 6, 7, 8])
     # Unknown interval: the key slice repeated (native neighbours still read).
-    assert sample_slice_paths(image_dir, key, float('nan'), [(7, 2.0)]) == \
+    assert sample_slice_paths(image_dir, key, float('nan'), [SEVEN]) == \
         _paths(image_dir, [5])
     assert sample_slice_paths(image_dir, f'{SERIES}/004.png', 5.0) == _paths(image_dir, [4])
 

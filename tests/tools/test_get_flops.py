@@ -142,3 +142,39 @@ def test_cli_script_exit_status():
                           '--fusion', 'NoSuchConv'], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 2
     assert 'NoSuchConv' in res.stderr and 'Traceback' not in res.stderr
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_resnet3d_counts_its_2d_trunk_on_every_slice(depth):
+    """Any backbone: ResNet3D without fusion costs D times torchvision's 2D
+    trunk (grey conv1, layers 1-3) counted on one slice."""
+    import torch
+    import torchvision
+    from torch import nn
+    d, shape = 3, (100, 75)
+    r = get_flops.backbone_flops(dict(type='ResNet3D', depth=depth, num_slices=d,
+                                      fusion=dict(type='NoFusionConv')), shape)
+    with torch.device('meta'):
+        net = getattr(torchvision.models, f'resnet{depth}')()
+        net.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+        trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
+                              net.layer1, net.layer2, net.layer3)
+        r2d = get_flops.count_flops(trunk, torch.empty(1, 1, *shape))
+    assert r.flops == d * r2d.flops and r.conv == d * r2d.conv
+    assert r.params == r2d.params
+
+
+def test_cli_any_backbone(capsys):
+    code, out, err = run_main(capsys, '--backbone', 'ResNet3D', '--depth', '50',
+                              '--num-slices', '7')
+    assert code == 0, err
+    assert 'Backbone: ResNet3D-50 (fusion A3DConv, 7 slices)' in out
+    cfg = ROOT / 'configs/a3d/a3d_resnet50_3slice_deeplesion.py'
+    code, out, err = run_main(capsys, str(cfg))
+    assert code == 0, err
+    assert 'Backbone: ResNet3D-50 (fusion A3DConv, 3 slices)' in out
+    for args, msg in [(('--backbone', 'NoSuchNet'), "unknown backbone type 'NoSuchNet'"),
+                      (('--backbone', 'ResNet3D', '--depth', '19'), 'depth must be one of'),
+                      (('--depth', '50'), 'depth')]:
+        code, out, err = run_main(capsys, *args)
+        assert code == 2 and msg in err and len(err.strip().splitlines()) == 1

@@ -48,7 +48,7 @@ def corrupt_tree(tmp_path_factory):
 
 
 def _train(root: Path, work_dir: Path, indices: list[int], *extra: str):
-    opts = [f'train_cfg.max_iters=3', 'default_hooks.logger.interval=1',
+    opts = ['train_cfg.max_iters=3', 'default_hooks.logger.interval=1',
             'default_hooks.checkpoint.interval=3',
             f'train_dataloader.dataset.indices={indices}'.replace(' ', ''),
             'val_dataloader.dataset.indices=1', 'val_dataloader.num_workers=0',

@@ -1,7 +1,11 @@
 """FLOPs and parameters of the 3D backbone, in the convention of Table 1.
 
     python tools/analysis/get_flops.py --fusion A3DConv --num-slices 7 --shape 512 512
+    python tools/analysis/get_flops.py --backbone ResNet3D --depth 50 --num-slices 7
     python tools/analysis/get_flops.py configs/a3d/a3d_densenet121_7slice_deeplesion.py
+
+Any registered backbone is counted (from a config's ``model.backbone``, or
+``--backbone TYPE`` with its defaults).
 
 Table 1's convention (the backbone only, batch 1): convolution
 multiply-accumulates, plus 2 per element for batch norm, 1 per element for
@@ -136,6 +140,10 @@ def backbone_flops(backbone_cfg: dict, shape: Sequence[int] = (512, 512),
 def _parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description='Backbone FLOPs and parameters (Table 1).')
     p.add_argument('config', nargs='?', help='config file; its model.backbone is counted')
+    p.add_argument('--backbone', default='DenseNet3D',
+                   help='registered backbone when no config is given (default DenseNet3D)')
+    p.add_argument('--depth', type=int, default=None,
+                   help='the backbone\'s depth argument (ResNet3D: 18, 34, 50, 101)')
     p.add_argument('--fusion', default='A3DConv',
                    help='fusion operator when no config is given (default A3DConv)')
     p.add_argument('--num-slices', type=int, default=None,
@@ -163,7 +171,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.config:
             backbone = _backbone_from_config(args.config)
         else:
-            backbone = dict(type='DenseNet3D', fusion=dict(type=args.fusion))
+            backbone = dict(type=args.backbone, fusion=dict(type=args.fusion))
+        if args.depth is not None:
+            backbone['depth'] = args.depth
         if args.num_slices is not None:
             if args.num_slices <= 0:
                 raise ValueError(f'--num-slices must be positive, got {args.num_slices}')
@@ -178,7 +188,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, KeyError, TypeError) as e:
         raise UserInputError(str(e)) from None
     d = backbone.get('num_slices', 3)
-    print(f'Backbone: {backbone["type"]} (fusion {fusion}, {d} slices), '
+    depth = f'-{backbone["depth"]}' if 'depth' in backbone else ''
+    print(f'Backbone: {backbone["type"]}{depth} (fusion {fusion}, {d} slices), '
           f'input 1x1x{d}x{shape[0]}x{shape[1]}')
     print(f'Backbone GFLOPs: {report.flops / 1e9:.2f}')
     if report.a3d_fusion_macs:

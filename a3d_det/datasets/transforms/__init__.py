@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from a3d_det.datasets.transforms.flip import RandomHorizontalFlip
 from a3d_det.datasets.transforms.formatting import PackLesionInputs
-from a3d_det.datasets.transforms.loading import LoadLesionAnnotations, LoadMultiSliceFromFile
+from a3d_det.datasets.transforms.loading import (LoadLesionAnnotations, LoadMultiSliceFromArray,
+                                                 LoadMultiSliceFromFile, MultiSliceLoading)
 from a3d_det.datasets.transforms.pad import PadCT
 from a3d_det.datasets.transforms.resize import ResizeCT
 from a3d_det.datasets.transforms.shift_scale_rotate import RandomShiftScaleRotate, affine_boxes
 from a3d_det.datasets.transforms.windowing import WindowCT
 
 __all__ = [
-    'LoadMultiSliceFromFile', 'LoadLesionAnnotations', 'WindowCT',
+    'LoadMultiSliceFromFile', 'LoadMultiSliceFromArray', 'MultiSliceLoading',
+    'LoadLesionAnnotations', 'WindowCT',
     'RandomHorizontalFlip', 'RandomShiftScaleRotate', 'affine_boxes', 'ResizeCT',
     'PadCT', 'PackLesionInputs',
 ]

@@ -5,27 +5,31 @@ import math
 
 import numpy as np
 
-from a3d_det.datasets.deeplesion import INTERPOLATIONS, load_multislice
+from a3d_det.datasets.deeplesion import INTERPOLATIONS, load_multislice, sample_neighbours
 from a3d_det.datasets.mask_rle import decode_mask
 from a3d_det.datasets.recist import recist_ellipse_mask
 from a3d_det.registry import TRANSFORMS
 
 
-@TRANSFORMS.register_module()
-class LoadMultiSliceFromFile:
-    """Load D slices around the key slice in HU (Sec. 3.1: 2 mm resampling).
+class MultiSliceLoading:
+    """The options and the output of the multi-slice loaders (Sec. 3.1: 2 mm
+    resampling), shared by :class:`LoadMultiSliceFromFile` (DeepLesion PNGs)
+    and :class:`LoadMultiSliceFromArray` (a volume in memory), so that both
+    take the same keyword arguments and apply the same neighbour rule
+    (:func:`~a3d_det.datasets.deeplesion.sample_neighbours`).
 
-    Reads ``image_dir``, ``file_name``, ``slice_interval`` (native, mm) and
-    ``spacing`` of the data info. Sets ``img`` float32 (H, W, D) in HU
-    (slices last), ``img_shape`` and ``ori_shape`` (H, W), ``thickness``
-    (native interval in mm; the target interval, or 2.0, when the native one
-    is unknown), ``target_interval``.
+    Sets ``img`` float32 (H, W, D) in HU (slices last), ``img_shape`` and
+    ``ori_shape`` (H, W), ``thickness`` (kept when the results have it, else
+    the native interval; the target interval, or 2.0, when the native one is
+    unknown) and ``target_interval``. Reads ``slice_interval`` (native, mm;
+    NaN when unknown) from the results.
 
     Args:
         num_slices: D (odd).
         slice_interval: target interval in mm; ``None`` reads native
             neighbours.
-        decode_threads: threads decoding the PNGs of one sample (1: none).
+        decode_threads: threads decoding the PNGs of one sample (1: none);
+            the array loader has nothing to decode.
         interpolation: ``'linear'`` (default, correct) or ``'published'``
             (the published loaders' 7-slice offsets, e.g. -7, -2, -2, 0, 2,
             2, 7 mm at 5 mm; see :func:`~a3d_det.datasets.deeplesion.neighbour_offsets`).
@@ -60,16 +64,25 @@ class LoadMultiSliceFromFile:
         return dict(interpolation=self.interpolation,
                     native_if_thicker=self.native_if_thicker)
 
+    def neighbour_options(self) -> dict:
+        """Keyword arguments of ``sample_neighbours`` / ``load_multislice``
+        after the reader, the key slice and the native interval."""
+        return dict(num_slices=self.num_slices, target_interval=self.slice_interval,
+                    **self.sampling_options)
+
+    def load(self, results: dict, native: float) -> np.ndarray:
+        """(D, H, W) float32 HU around the key slice of ``results``."""
+        raise NotImplementedError
+
     def __call__(self, results: dict) -> dict:
         native = results.get('slice_interval', math.nan)
-        vol = load_multislice(results['image_dir'], results['file_name'], native,
-                              self.num_slices, self.slice_interval, self.decode_threads,
-                              **self.sampling_options)
+        vol = self.load(results, native)
         results['img'] = np.ascontiguousarray(vol.transpose(1, 2, 0))
         results['img_shape'] = vol.shape[1:]
         results['ori_shape'] = vol.shape[1:]
-        valid = native is not None and math.isfinite(native) and native > 0
-        results['thickness'] = float(native) if valid else float(self.slice_interval or 2.0)
+        if results.get('thickness') is None:
+            valid = native is not None and math.isfinite(native) and native > 0
+            results['thickness'] = float(native) if valid else float(self.slice_interval or 2.0)
         results['target_interval'] = self.slice_interval
         return results
 
@@ -78,6 +91,55 @@ class LoadMultiSliceFromFile:
                 f'slice_interval={self.slice_interval}, '
                 f'interpolation={self.interpolation!r}, '
                 f'native_if_thicker={self.native_if_thicker})')
+
+
+@TRANSFORMS.register_module()
+class LoadMultiSliceFromFile(MultiSliceLoading):
+    """Load D slices around the key slice from DeepLesion PNGs, in HU.
+
+    Reads ``image_dir``, ``file_name`` (``PPPPPP_SS_RR/NNN.png``) and
+    ``slice_interval`` of the data info; a neighbour missing from the folder
+    falls back towards the key slice. Arguments and output: see
+    :class:`MultiSliceLoading`.
+
+    Raises:
+        SliceReadError: a slice it needs cannot be read (naming the file).
+    """
+
+    def load(self, results: dict, native: float) -> np.ndarray:
+        return load_multislice(results['image_dir'], results['file_name'], native,
+                               threads=self.decode_threads, **self.neighbour_options())
+
+
+@TRANSFORMS.register_module()
+class LoadMultiSliceFromArray(MultiSliceLoading):
+    """Load D slices around a key slice of a volume in memory, in HU.
+
+    The in-memory twin of :class:`LoadMultiSliceFromFile` (mmdet's
+    ``LoadImageFromNDArray`` pattern): in-memory inference runs the config's
+    own test pipeline with this transform in place of the file loader, same
+    arguments, so test and inference build the same input.
+
+    Reads ``volume`` ((N, H, W) HU, slices ordered along the body axis),
+    ``key_index`` (0-based) and ``slice_interval`` (native, mm) from the
+    results; ``thickness`` when given (else the native interval). Slices
+    beyond the volume fall back towards the key slice, as slices missing
+    from a DeepLesion folder do. Arguments and output: see
+    :class:`MultiSliceLoading`.
+    """
+
+    def load(self, results: dict, native: float) -> np.ndarray:
+        volume = results['volume']
+        if getattr(volume, 'ndim', 0) != 3:
+            raise ValueError(f'volume must be (N, H, W), got shape {np.shape(volume)}')
+        n, key = len(volume), int(results['key_index'])
+        if not 0 <= key < n:
+            raise ValueError(f'key_index {key} is outside the volume (0..{n - 1})')
+
+        def read(i: int) -> np.ndarray | None:
+            return np.asarray(volume[i], dtype=np.float32) if 0 <= i < n else None
+
+        return sample_neighbours(read, key, native, **self.neighbour_options())
 
 
 @TRANSFORMS.register_module()
