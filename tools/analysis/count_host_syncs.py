@@ -12,10 +12,8 @@ dispatcher, so it runs on the CPU). docs/benchmarks.md lists what remains.
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 
 import torch
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
@@ -24,6 +22,7 @@ from a3d_det.structures.lesion_data_sample import LesionDataSample
 from a3d_det.utils.cli import run_cli
 from a3d_det.utils.errors import UserInputError
 from a3d_det.utils.host_sync import HostSyncCounter
+from a3d_det.utils.runner_config import load_config
 
 DEFAULT = 'configs/a3d/a3d_densenet121_3slice_deeplesion.py'
 
@@ -61,11 +60,9 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=128, help='input side (pixels)')
     parser.add_argument('--batch', type=int, default=2, help='images per batch')
     args = parser.parse_args()
-    if not osp.isfile(args.config):
-        raise UserInputError(f'config file not found: {args.config}')
     if args.size < 64 or args.batch < 1:
         raise UserInputError('--size must be >= 64 and --batch >= 1')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     init_default_scope(cfg.get('default_scope', 'a3d_det'))
     cfg.model.backbone.pretrained = None
     torch.manual_seed(0)
