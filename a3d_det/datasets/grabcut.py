@@ -13,14 +13,15 @@ import math
 import os.path as osp
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from .deeplesion import DEFAULT_WINDOW, SliceReadError, read_png_hu, windowing
-from .mask_rle import encode_rle
-from .recist import box_mask, recist_axes, recist_ellipse_mask
+from a3d_det.datasets.deeplesion import DEFAULT_WINDOW, SliceReadError, read_png_hu, windowing
+from a3d_det.datasets.mask_rle import encode_rle
+from a3d_det.datasets.recist import box_mask, recist_axes, recist_ellipse_mask
 
 
 @dataclass
@@ -35,7 +36,7 @@ class GrabCutStats:
         self.fallback += 1
         self.reasons[reason] += 1
 
-    def merge(self, other: 'GrabCutStats') -> None:
+    def merge(self, other: GrabCutStats) -> None:
         self.grabcut += other.grabcut
         self.fallback += other.fallback
         self.reasons.update(other.reasons)
@@ -44,7 +45,7 @@ class GrabCutStats:
         return dict(grabcut=self.grabcut, fallback=self.fallback, reasons=dict(self.reasons))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> 'GrabCutStats':
+    def from_dict(cls, d: dict[str, Any]) -> GrabCutStats:
         return cls(int(d.get('grabcut', 0)), int(d.get('fallback', 0)),
                    Counter(d.get('reasons', {})))
 
@@ -83,7 +84,7 @@ def windowed_to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def recist_to_mask(image: np.ndarray, box: Sequence[float], recist: Sequence[float],
-                   stats: Optional[GrabCutStats] = None, iterations: int = 5) -> np.ndarray:
+                   stats: GrabCutStats | None = None, iterations: int = 5) -> np.ndarray:
     """Weak lesion mask from a RECIST annotation by GrabCut.
 
     Args:

@@ -29,6 +29,8 @@ from a3d_det.datasets.deeplesion_dataset import records_to_images
 from a3d_det.datasets.dl_info import SPLITS, DLInfoError, iter_dl_info
 from a3d_det.datasets.grabcut import GrabCutStats, grabcut_image_masks
 from a3d_det.datasets.slice_check import unreadable_slices
+from a3d_det.utils.cli import run_cli
+from a3d_det.utils.errors import UserInputError
 
 CACHE_NAME = '.prepare_cache.jsonl'
 UNREADABLE_NAME = 'unreadable_slices.txt'
@@ -107,11 +109,9 @@ def main(argv=None) -> int:
     out_dir = args.out_dir or osp.join(args.data_root, 'annotations')
     for path, what in ((csv_path, 'annotation file'), (image_dir, 'image folder')):
         if not osp.exists(path):
-            print(f'prepare_deeplesion: error: {path}: {what} not found', file=sys.stderr)
-            return 1
+            raise UserInputError(f'{what} not found: {path}')
     if args.workers < 1:
-        print('prepare_deeplesion: error: --workers must be >= 1', file=sys.stderr)
-        return 1
+        raise UserInputError('--workers must be >= 1')
     start = time.perf_counter()
     records, bad_rows = [], []
     try:
@@ -121,8 +121,7 @@ def main(argv=None) -> int:
             else:
                 records.append(rec)
     except (DLInfoError, UnicodeDecodeError) as e:
-        print(f'prepare_deeplesion: error: {e}', file=sys.stderr)
-        return 1
+        raise UserInputError(str(e)) from None
     for msg in bad_rows:
         print(f'skipped bad row: {msg}', file=sys.stderr)
     images = records_to_images(records)
@@ -200,4 +199,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -10,6 +10,8 @@ exactly one place:
 * a3d_det (mmdet convention): ``0`` = lesion, no background label;
 * torchvision: ``0`` = background, ``1`` = lesion.
 """
+from __future__ import annotations
+
 import torch
 from torch import Tensor
 from torchvision.models.detection import _utils as det_utils
