@@ -18,7 +18,7 @@ IoU is computed on continuous box coordinates (area = (x2 - x1) * (y2 - y1)).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

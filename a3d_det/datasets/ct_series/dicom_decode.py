@@ -13,8 +13,8 @@ import os.path as osp
 
 import numpy as np
 
-from .dicom_frames import DicomFrame
-from .series import SeriesError, note
+from a3d_det.datasets.ct_series.dicom_frames import DicomFrame
+from a3d_det.datasets.ct_series.series import SeriesError, note
 
 __all__ = ['decode_frames', 'frame_to_hu']
 

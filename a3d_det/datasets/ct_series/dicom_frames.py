@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dicom_select import get
-from .series import note
+from a3d_det.datasets.ct_series.dicom_select import get
+from a3d_det.datasets.ct_series.series import note
 
 __all__ = ['DicomFrame', 'expand_frames', 'frame_value']
 

@@ -6,8 +6,8 @@ import os.path as osp
 
 import numpy as np
 
-from .dicom_frames import DicomFrame
-from .series import LPS_TO_RAS, SeriesError, note
+from a3d_det.datasets.ct_series.dicom_frames import DicomFrame
+from a3d_det.datasets.ct_series.series import LPS_TO_RAS, SeriesError, note
 
 __all__ = ['order_frames', 'check_positions', 'slice_interval', 'dicom_affine']
 

@@ -16,7 +16,7 @@ import os.path as osp
 
 import numpy as np
 
-from .series import LPS_TO_RAS, CTSeries, SeriesError, note
+from a3d_det.datasets.ct_series.series import LPS_TO_RAS, CTSeries, SeriesError, note
 
 __all__ = ['read_nifti_series', 'is_nifti', 'DISPLAY_AXCODES']
 

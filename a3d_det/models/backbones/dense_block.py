@@ -17,16 +17,16 @@ would corrupt the gradient; apply out-of-place operations to it.)
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager, Iterator
+from collections.abc import Iterator
+from typing import ContextManager
 
 import torch
 import torch.utils.checkpoint as cp
 from torch import Tensor, nn
 
+from a3d_det.models.backbones.norm import build_norm_layer
 from a3d_det.models.fusion import NoFusionConv
 from a3d_det.registry import MODELS
-
-from .norm import build_norm_layer
 
 
 @contextlib.contextmanager

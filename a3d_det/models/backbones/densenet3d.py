@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from a3d_det.models.backbones.dense_block import _DenseBlock, _Transition
+from a3d_det.models.backbones.norm import build_norm_layer
 from a3d_det.models.fusion import BaseFusionConv, NoFusionConv
 from a3d_det.registry import MODELS
-
-from .dense_block import _DenseBlock, _Transition
-from .norm import build_norm_layer
 
 # torchvision's densenet121 keys of the layers the truncated network drops.
 _TRUNCATED = re.compile(r'^(denseblock4|transition3|norm5)\.')
@@ -77,12 +76,12 @@ class DenseNet3D(BaseModule):
     transitions' batch norm, as in the official code).
     """
 
-    def __init__(self, num_slices: int = 3, fusion: Optional[dict] = None,
-                 pretrained: Optional[str] = None, memory_efficient: bool = False,
-                 norm_cfg: Optional[dict] = None, frozen_stages: int = -1,
+    def __init__(self, num_slices: int = 3, fusion: dict | None = None,
+                 pretrained: str | None = None, memory_efficient: bool = False,
+                 norm_cfg: dict | None = None, frozen_stages: int = -1,
                  norm_eval: bool = False, in_channels: int = 1, growth_rate: int = 32,
                  block_config: Sequence[int] = (6, 12, 24), num_init_features: int = 64,
-                 bn_size: int = 4, init_cfg: Optional[dict] = None) -> None:
+                 bn_size: int = 4, init_cfg: dict | None = None) -> None:
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
             # mmdet's pattern; the file is a 2D torchvision state_dict, so it
             # goes through the conversion of ``load_pretrained``, not
@@ -134,8 +133,8 @@ class DenseNet3D(BaseModule):
             channels += num_layers * growth_rate
             out_channels.append(channels)
             strides.append(stride)
-        self.out_channels: Tuple[int, ...] = tuple(out_channels)
-        self.strides: Tuple[int, ...] = tuple(strides)
+        self.out_channels: tuple[int, ...] = tuple(out_channels)
+        self.strides: tuple[int, ...] = tuple(strides)
 
         self._init_random()
         self._freeze_stages()
@@ -189,7 +188,7 @@ class DenseNet3D(BaseModule):
         if not isinstance(state, dict):
             raise ValueError(f'{path}: expected a state_dict (a dict of tensors), '
                              f'got {type(state).__name__}')
-        source: Dict[str, Tensor] = {}
+        source: dict[str, Tensor] = {}
         ignored = []
         for key, value in state.items():
             key = _OLD_STYLE.sub(r'\1\2', key)
@@ -202,7 +201,7 @@ class DenseNet3D(BaseModule):
 
         used, missing, mismatched = set(), [], []
 
-        def take(key: str, shape: Tuple[int, ...]) -> Optional[Tensor]:
+        def take(key: str, shape: tuple[int, ...]) -> Tensor | None:
             if key not in source:
                 if not key.endswith('num_batches_tracked'):   # absent in old files
                     missing.append(key)
@@ -248,7 +247,7 @@ class DenseNet3D(BaseModule):
                           f'DenseNet3D: {unexpected[:10]}')
 
     # -- freezing --------------------------------------------------------------
-    def _stage_modules(self, stage: int) -> List[nn.Module]:
+    def _stage_modules(self, stage: int) -> list[nn.Module]:
         if stage == 0:
             return [self.conv0, self.norm0]
         mods = [getattr(self, f'denseblock{stage}')]
@@ -263,7 +262,7 @@ class DenseNet3D(BaseModule):
                 for p in m.parameters():
                     p.requires_grad = False
 
-    def train(self, mode: bool = True) -> 'DenseNet3D':
+    def train(self, mode: bool = True) -> DenseNet3D:
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -273,7 +272,7 @@ class DenseNet3D(BaseModule):
         return self
 
     # -- forward ---------------------------------------------------------------
-    def forward(self, x: Tensor, thickness: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor, thickness: Tensor | None = None) -> tuple[Tensor, ...]:
         """``(B, in_channels, D, H, W)`` -> three ``(B, C_i, D, H/s_i, W/s_i)``."""
         if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] != self.num_slices:
             raise ValueError(f'DenseNet3D expects (B, {self.in_channels}, '

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
