@@ -4,6 +4,8 @@ Every module registers itself where it is defined. ``locations`` lists the
 packages to import when a type is built by name, so a config never needs
 ``custom_imports``. Set ``default_scope='a3d_det'`` in runtime configs.
 """
+from __future__ import annotations
+
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR

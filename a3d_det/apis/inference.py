@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -22,16 +22,16 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
-import a3d_det.engine  # noqa: F401  (allowlists the checkpoint classes)
 from a3d_det.datasets.deeplesion_dataset import DeepLesionDataset, fill_pipeline
 from a3d_det.datasets.transforms import LoadMultiSliceFromArray, MultiSliceLoading
+import a3d_det.engine  # noqa: F401  (allowlists the checkpoint classes)
 from a3d_det.registry import DATASETS, MODELS, TRANSFORMS
 
 __all__ = ['init_detector', 'inference_detector', 'load_detector_checkpoint',
            'build_test_pipeline']
 
 
-def _resolve_device(device: Union[str, torch.device]) -> torch.device:
+def _resolve_device(device: str | torch.device) -> torch.device:
     device = torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'device {device} requested but CUDA is not available '
@@ -91,10 +91,10 @@ def load_detector_checkpoint(model: nn.Module, checkpoint: str) -> dict:
     return dict(ckpt.get('meta') or {})
 
 
-def init_detector(config: Union[str, Config],
-                  checkpoint: Optional[str] = None,
-                  device: Union[str, torch.device] = 'cpu',
-                  cfg_options: Optional[dict] = None) -> nn.Module:
+def init_detector(config: str | Config,
+                  checkpoint: str | None = None,
+                  device: str | torch.device = 'cpu',
+                  cfg_options: dict | None = None) -> nn.Module:
     """Build a detector from a config and load its checkpoint.
 
     Args:
@@ -174,10 +174,10 @@ def build_test_pipeline(cfg: Config) -> Compose:
 
 def inference_detector(model: nn.Module,
                        volume_hu: np.ndarray,
-                       spacing: Optional[float],
+                       spacing: float | None,
                        slice_interval: float,
-                       key_slices: Optional[Sequence[int]] = None,
-                       batch_size: int = 1) -> List[Dict[str, object]]:
+                       key_slices: Sequence[int] | None = None,
+                       batch_size: int = 1) -> list[dict[str, object]]:
     """Detect lesions on key slices of a CT volume.
 
     Args:
@@ -212,7 +212,7 @@ def inference_detector(model: nn.Module,
     pipeline = build_test_pipeline(model.cfg)
     spacing = float(spacing) if spacing is not None else float('nan')
 
-    outputs: List[Dict[str, object]] = []
+    outputs: list[dict[str, object]] = []
     for start in range(0, len(key_slices), batch_size):
         inputs, samples = [], []
         batch_keys = key_slices[start:start + batch_size]

@@ -18,24 +18,11 @@ IoU is computed on continuous box coordinates (area = (x2 - x1) * (y2 - y1)).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ['link_lesions', 'assign_lesions', 'box_iou_xyxy']
-
-
-def box_iou_xyxy(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two x1y1x2y2 boxes (continuous coordinates); 0 if either is empty."""
-    ax1, ay1, ax2, ay2 = (float(v) for v in a)
-    bx1, by1, bx2, by2 = (float(v) for v in b)
-    iw = min(ax2, bx2) - max(ax1, bx1)
-    ih = min(ay2, by2) - max(ay1, by1)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
-    return inter / union if union > 0 else 0.0
+__all__ = ['link_lesions', 'assign_lesions']
 
 
 def _interval(slices: Sequence[dict], slice_interval: float | None) -> float | None:
@@ -70,24 +57,35 @@ def assign_lesions(slices: Sequence[dict], iou_thr: float = 0.3, max_gap: int = 
         for j, d in enumerate(s.get('detections') or []):
             by_index.setdefault(int(s['index']), []).append(len(dets))
             dets.append((int(s['index']), j, d))
-    order = sorted(range(len(dets)), key=lambda k: -float(dets[k][2]['score']))
-    linked = [False] * len(dets)
-
-    def overlaps(a, b) -> bool:  # boxes must overlap, even at iou_thr 0
-        iou = box_iou_xyxy(a, b)
-        return iou > 0 and iou >= iou_thr
+    boxes = np.asarray([d['box'] for _, _, d in dets], dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray([float(d['score']) for _, _, d in dets], dtype=np.float64)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    slice_members = {i: np.asarray(ks) for i, ks in by_index.items()}
+    order = np.argsort(-scores, kind='stable')
+    linked = np.zeros(len(dets), dtype=bool)
 
     def next_member(cur: int, direction: int) -> int | None:
-        index, _, det = dets[cur]
+        """The member after ``cur`` towards ``direction``, or ``None``."""
         for step in range(1, max_gap + 2):
-            cands = [k for k in by_index.get(index + direction * step, ())
-                     if not linked[k] and overlaps(dets[k][2]['box'], det['box'])]
-            if cands:  # the best-scoring overlapping detection of that slice
-                return max(cands, key=lambda k: float(dets[k][2]['score']))
+            ks = slice_members.get(dets[cur][0] + direction * step)
+            if ks is None:
+                continue
+            ks = ks[~linked[ks]]
+            # IoU of cur's box with the slice's unlinked boxes
+            iw = (np.minimum(boxes[ks, 2], boxes[cur, 2])
+                  - np.maximum(boxes[ks, 0], boxes[cur, 0])).clip(min=0)
+            ih = (np.minimum(boxes[ks, 3], boxes[cur, 3])
+                  - np.maximum(boxes[ks, 1], boxes[cur, 1])).clip(min=0)
+            inter = iw * ih
+            union = areas[ks] + areas[cur] - inter
+            iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+            ok = ks[(iou > 0) & (iou >= iou_thr)]  # overlap needed even at iou_thr 0
+            if ok.size:  # the best-scoring overlapping detection of that slice
+                return int(ok[np.argmax(scores[ok])])
         return None
 
     lesions, members = [], []
-    for seed in order:
+    for seed in order.tolist():
         if linked[seed]:
             continue
         linked[seed] = True
@@ -102,9 +100,9 @@ def assign_lesions(slices: Sequence[dict], iou_thr: float = 0.3, max_gap: int = 
         key_index, _, key = dets[seed]
         axes = [d['long_axis_mm'] for _, _, d in (dets[k] for k in group)
                 if d.get('long_axis_mm') is not None]
-        areas = [dets[k][2].get('area_mm2') for k in group]
-        volume = (float(sum(areas)) * interval
-                  if interval is not None and all(a is not None for a in areas) else None)
+        mm2 = [dets[k][2].get('area_mm2') for k in group]
+        volume = (float(sum(mm2)) * interval
+                  if interval is not None and all(a is not None for a in mm2) else None)
         zs = [z_of[dets[k][0]] for k in group if z_of[dets[k][0]] is not None]
         lesions.append(dict(
             id=len(lesions) + 1,

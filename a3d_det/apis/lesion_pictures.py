@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
 
+from a3d_det.apis.mask_volume import MaskCrop, paste_mask
 from a3d_det.visualization import window_image
-from .mask_volume import MaskCrop, paste_mask
 
 __all__ = ['lesion_picture_name', 'lesion_strip', 'write_lesion_pictures',
            'KEY_COLOR', 'OUTLINE_COLOR']

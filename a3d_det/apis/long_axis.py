@@ -7,7 +7,7 @@ the mask outline.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -16,8 +16,8 @@ __all__ = ['mask_long_axis_mm']
 
 
 def mask_long_axis_mm(mask: np.ndarray,
-                      pixel_spacing: Union[float, Sequence[float], None],
-                      box: Optional[Sequence[float]] = None) -> Optional[float]:
+                      pixel_spacing: float | Sequence[float] | None,
+                      box: Sequence[float] | None = None) -> float | None:
     """Longest diameter of a lesion mask (RECIST long axis), in mm.
 
     The diameter is measured between pixel centres of the convex hull of the
@@ -60,7 +60,7 @@ def mask_long_axis_mm(mask: np.ndarray,
     return None
 
 
-def _row_col(pixel_spacing: Union[float, Sequence[float]]) -> Tuple[float, float]:
+def _row_col(pixel_spacing: float | Sequence[float]) -> tuple[float, float]:
     if np.ndim(pixel_spacing) == 0:
         return float(pixel_spacing), float(pixel_spacing)
     row, col = (float(v) for v in pixel_spacing)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
+from a3d_det.apis.long_axis import mask_long_axis_mm
 from a3d_det.visualization import draw_lesions, window_image
-from .long_axis import mask_long_axis_mm
 
 __all__ = ['slice_report', 'series_report', 'write_overlays', 'overlay_name',
            'kept_indices']
@@ -35,7 +35,7 @@ def overlay_name(index: int) -> str:
     return f'slice_{index:04d}.png'
 
 
-def kept_indices(result: Dict[str, object], score_thr: float) -> np.ndarray:
+def kept_indices(result: dict[str, object], score_thr: float) -> np.ndarray:
     """Indices of the detections scoring >= score_thr, best first (the
     order of :func:`slice_report`'s ``detections``)."""
     scores = np.asarray(result['scores'])
@@ -43,7 +43,7 @@ def kept_indices(result: Dict[str, object], score_thr: float) -> np.ndarray:
     return keep[np.argsort(-scores[keep], kind='stable')]
 
 
-def slice_report(series, result: Dict[str, object], score_thr: float) -> dict:
+def slice_report(series, result: dict[str, object], score_thr: float) -> dict:
     """The ``detections.json`` entry of one processed slice.
 
     Args:
@@ -90,7 +90,7 @@ def slice_report(series, result: Dict[str, object], score_thr: float) -> dict:
 
 
 def series_report(series, slices: Sequence[dict], score_thr: float,
-                  extra: Optional[dict] = None) -> dict:
+                  extra: dict | None = None) -> dict:
     """Build the ``detections.json`` content.
 
     Args:
@@ -111,12 +111,12 @@ def series_report(series, slices: Sequence[dict], score_thr: float,
     return report
 
 
-def _round(value: Optional[float], ndigits: int = 2) -> Optional[float]:
+def _round(value: float | None, ndigits: int = 2) -> float | None:
     return None if value is None else round(float(value), ndigits)
 
 
-def write_overlays(series, results: Sequence[Dict[str, object]],
-                   score_thr: float, out_dir: str, **draw_kwargs) -> List[str]:
+def write_overlays(series, results: Sequence[dict[str, object]],
+                   score_thr: float, out_dir: str, **draw_kwargs) -> list[str]:
     """Write a Fig. 3-style overlay for every slice with a detection.
 
     Each picture is the slice in a soft-tissue display window with the kept

@@ -14,7 +14,7 @@ import os
 import os.path as osp
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -92,14 +92,14 @@ def read_png_hu(path: str) -> np.ndarray:
 INTERPOLATIONS = ('linear', 'published')
 
 
-def _valid_interval(slice_interval: Optional[float]) -> Optional[float]:
+def _valid_interval(slice_interval: float | None) -> float | None:
     """The native interval as a float, or ``None`` when unknown (NaN, <= 0, inf)."""
     si = float(slice_interval) if slice_interval is not None else math.nan
     return si if si > 0 and not math.isinf(si) else None
 
 
-def neighbour_offsets(slice_interval: Optional[float], num_slices: int,
-                      target_interval: Optional[float] = 2.0, *,
+def neighbour_offsets(slice_interval: float | None, num_slices: int,
+                      target_interval: float | None = 2.0, *,
                       interpolation: str = 'linear',
                       native_if_thicker: bool = False) -> list[float]:
     """Offsets (in native slices, relative to the key slice) of the D outputs.
@@ -166,8 +166,8 @@ def source_offsets(rel: float) -> list[int]:
 
 
 def neighbour_plan(exists: Callable[[int], bool], key_index: int,
-                   slice_interval: Optional[float], num_slices: int,
-                   target_interval: Optional[float] = 2.0, *,
+                   slice_interval: float | None, num_slices: int,
+                   target_interval: float | None = 2.0, *,
                    interpolation: str = 'linear',
                    native_if_thicker: bool = False) -> list[list[tuple[int, float]]]:
     """Which slices each output reads, and with which weights (the one rule
@@ -218,11 +218,11 @@ def combine_plan(plan: list[list[tuple[int, float]]],
     return out
 
 
-def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
+def sample_neighbours(read_slice: Callable[[int], np.ndarray | None],
                       key_index: int,
-                      slice_interval: Optional[float],
+                      slice_interval: float | None,
                       num_slices: int,
-                      target_interval: Optional[float] = 2.0, *,
+                      target_interval: float | None = 2.0, *,
                       interpolation: str = 'linear',
                       native_if_thicker: bool = False) -> np.ndarray:
     """Resample ``num_slices`` slices around a key slice to ``target_interval``.
@@ -250,9 +250,9 @@ def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
     Returns:
         float32 (D, H, W), ordered by increasing slice index, key slice at D // 2.
     """
-    cache: dict[int, Optional[np.ndarray]] = {}
+    cache: dict[int, np.ndarray | None] = {}
 
-    def get(i: int) -> Optional[np.ndarray]:
+    def get(i: int) -> np.ndarray | None:
         if i not in cache:
             img = read_slice(i)
             cache[i] = None if img is None else np.asarray(img, dtype=np.float32)
@@ -272,7 +272,7 @@ def sample_neighbours(read_slice: Callable[[int], Optional[np.ndarray]],
     return combine_plan(plan, slices)
 
 
-_POOL: Optional[ThreadPoolExecutor] = None
+_POOL: ThreadPoolExecutor | None = None
 _POOL_KEY: tuple[int, int] = (0, 0)
 
 
@@ -286,8 +286,8 @@ def _decode_pool(threads: int) -> ThreadPoolExecutor:
     return _POOL
 
 
-def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[float],
-                    num_slices: int, target_interval: Optional[float] = 2.0,
+def load_multislice(image_dir: str, file_name: str, slice_interval: float | None,
+                    num_slices: int, target_interval: float | None = 2.0,
                     threads: int = 2, *, interpolation: str = 'linear',
                     native_if_thicker: bool = False) -> np.ndarray:
     """Load ``num_slices`` slices around the key slice ``file_name`` in HU.
@@ -338,7 +338,7 @@ def load_multislice(image_dir: str, file_name: str, slice_interval: Optional[flo
             raise SliceReadError(f'{path}: shape {decoded[i].shape} differs from the key '
                                  f'slice {key_path} {key_shape}')
 
-    def read(i: int) -> Optional[np.ndarray]:
+    def read(i: int) -> np.ndarray | None:
         return decoded.get(i) if exists(i) else None
 
     return sample_neighbours(read, key_index, slice_interval, num_slices, target_interval,

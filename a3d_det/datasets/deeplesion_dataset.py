@@ -7,19 +7,20 @@ import math
 import os.path as osp
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Optional, Sequence, Union
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
-from ..registry import DATASETS, TRANSFORMS
-from .deeplesion import DEFAULT_WINDOW, SliceReadError
-from .dl_info import SPLITS, iter_dl_info
-from .transforms import MultiSliceLoading, WindowCT
-from .skipped_samples import (DEFAULT_MAX_SKIPPED_FRACTION, SKIPPED_KEY, check_fraction,
-                              check_skipped)
+from a3d_det.datasets.deeplesion import DEFAULT_WINDOW, SliceReadError
+from a3d_det.datasets.dl_info import SPLITS, iter_dl_info
+from a3d_det.datasets.skipped_samples import (DEFAULT_MAX_SKIPPED_FRACTION, SKIPPED_KEY,
+                                              check_fraction, check_skipped)
+from a3d_det.datasets.transforms import MultiSliceLoading, WindowCT
+from a3d_det.registry import DATASETS, TRANSFORMS
 
 
 def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -33,7 +34,7 @@ def records_to_images(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ``slice_range``, ``dicom_window`` and per lesion ``gt_bboxes``,
         ``recists`` (0-based), ``lesion_types``, ``diameters_mm``, ``noisy``.
     """
-    images: 'OrderedDict[str, dict]' = OrderedDict()
+    images: OrderedDict[str, dict] = OrderedDict()
     for rec in records:
         img = images.get(rec['file_name'])
         if img is None:
@@ -60,13 +61,13 @@ PIPELINE_DEFAULTS: dict[str, Any] = dict(num_slices=3, slice_interval=2.0,
                                          window=tuple(DEFAULT_WINDOW))
 
 
-def _transform_class(transform: dict) -> Optional[type]:
+def _transform_class(transform: dict) -> type | None:
     kind = transform.get('type')
     return TRANSFORMS.get(kind) if isinstance(kind, str) else kind
 
 
-def fill_pipeline(pipeline: Sequence[Union[dict, Any]], window: Sequence[float],
-                  **loading: Any) -> list[Union[dict, Any]]:
+def fill_pipeline(pipeline: Sequence[dict | Any], window: Sequence[float],
+                  **loading: Any) -> list[dict | Any]:
     """Give a dataset's loading settings (``num_slices``, ``slice_interval``,
     ``interpolation``, ``native_if_thicker``) to the multi-slice loader
     configs (file or array) of a pipeline and its ``window`` to ``WindowCT``
@@ -162,16 +163,16 @@ class DeepLesionDataset(BaseDataset):
     def __init__(self,
                  data_root: str = 'data/DeepLesion',
                  ann_file: str = 'DL_info.csv',
-                 split: Optional[str] = 'train',
+                 split: str | None = 'train',
                  num_slices: int = PIPELINE_DEFAULTS['num_slices'],
-                 slice_interval: Optional[float] = PIPELINE_DEFAULTS['slice_interval'],
+                 slice_interval: float | None = PIPELINE_DEFAULTS['slice_interval'],
                  interpolation: str = PIPELINE_DEFAULTS['interpolation'],
                  native_if_thicker: bool = PIPELINE_DEFAULTS['native_if_thicker'],
                  window: Sequence[float] = PIPELINE_DEFAULTS['window'],
                  image_dir: str = 'Images_png',
                  filter_noisy: bool = True,
                  max_skipped_fraction: float = DEFAULT_MAX_SKIPPED_FRACTION,
-                 pipeline: Sequence[Union[dict, Any]] = (),
+                 pipeline: Sequence[dict | Any] = (),
                  **kwargs) -> None:
         if split is not None and split not in SPLITS:
             raise ValueError(f'split must be one of {sorted(SPLITS)} or None, got {split!r}')
@@ -247,7 +248,7 @@ class DeepLesionDataset(BaseDataset):
             return data_list
         return super().load_data_list()
 
-    def parse_data_info(self, raw_data_info: dict) -> Union[dict, list[dict]]:
+    def parse_data_info(self, raw_data_info: dict) -> dict | list[dict]:
         """Raw image dict (CSV group or prepared file entry) -> data info;
         ``[]`` (dropped) when it is not in the split or has no lesion left."""
         raw = raw_data_info

@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import math
 import os.path as osp
-from typing import Any, Iterator, Optional
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
-from .deeplesion import split_file_name
+from a3d_det.datasets.deeplesion import split_file_name
 
 #: The 18 columns of DL_info.csv, in the release's order.
 DL_INFO_COLUMNS = (
@@ -116,7 +117,7 @@ def parse_dl_info_row(row: dict[str, str]) -> dict[str, Any]:
     )
 
 
-def iter_dl_info(path: str, strict: bool = True) -> Iterator[tuple[int, Optional[dict], Optional[str]]]:
+def iter_dl_info(path: str, strict: bool = True) -> Iterator[tuple[int, dict | None, str | None]]:
     """Iterate over the rows of a DL_info.csv.
 
     Args:

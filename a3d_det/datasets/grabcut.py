@@ -13,14 +13,15 @@ import math
 import os.path as osp
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from .deeplesion import DEFAULT_WINDOW, SliceReadError, read_png_hu, windowing
-from .mask_rle import encode_rle
-from .recist import box_mask, recist_axes, recist_ellipse_mask
+from a3d_det.datasets.deeplesion import DEFAULT_WINDOW, SliceReadError, read_png_hu, windowing
+from a3d_det.datasets.mask_rle import encode_rle
+from a3d_det.datasets.recist import box_mask, recist_axes, recist_ellipse_mask
 
 
 @dataclass
@@ -35,7 +36,7 @@ class GrabCutStats:
         self.fallback += 1
         self.reasons[reason] += 1
 
-    def merge(self, other: 'GrabCutStats') -> None:
+    def merge(self, other: GrabCutStats) -> None:
         self.grabcut += other.grabcut
         self.fallback += other.fallback
         self.reasons.update(other.reasons)
@@ -44,7 +45,7 @@ class GrabCutStats:
         return dict(grabcut=self.grabcut, fallback=self.fallback, reasons=dict(self.reasons))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> 'GrabCutStats':
+    def from_dict(cls, d: dict[str, Any]) -> GrabCutStats:
         return cls(int(d.get('grabcut', 0)), int(d.get('fallback', 0)),
                    Counter(d.get('reasons', {})))
 
@@ -83,7 +84,7 @@ def windowed_to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def recist_to_mask(image: np.ndarray, box: Sequence[float], recist: Sequence[float],
-                   stats: Optional[GrabCutStats] = None, iterations: int = 5) -> np.ndarray:
+                   stats: GrabCutStats | None = None, iterations: int = 5) -> np.ndarray:
     """Weak lesion mask from a RECIST annotation by GrabCut.
 
     Args:
@@ -164,8 +165,78 @@ def recist_to_mask(image: np.ndarray, box: Sequence[float], recist: Sequence[flo
     return out
 
 
+def wraparound_uint8(image: np.ndarray) -> np.ndarray:
+    """The published cast of the windowed slice to uint8: truncation towards
+    zero, then wrap-around modulo 256 (what ``astype(np.uint8)`` of a float
+    array does on x86; windowed air at -50 becomes 206, brighter than bone).
+
+    A bug, kept to reproduce the published masks (:func:`published_grabcut_mask`).
+    """
+    return (np.trunc(np.asarray(image, dtype=np.float64)).astype(np.int64) % 256).astype(np.uint8)
+
+
+def published_grabcut_mask(image: np.ndarray, box: Sequence[float], recist: Sequence[float],
+                           stats: Optional[GrabCutStats] = None,
+                           iterations: int = 3) -> np.ndarray:
+    """The published weak mask (M3DV/AlignShift,
+    ``deeplesion/dataset/mask_generateor.py``), bugs included.
+
+    GrabCut on the whole windowed slice cast to uint8 with wrap-around
+    (:func:`wraparound_uint8`); the box (corners truncated to int) is
+    probable foreground, the polygon of the RECIST end points in the order
+    long 1, short 1, long 2, short 2 (truncated to int) sure foreground, the
+    rest sure background; 3 iterations; the result is not limited to the
+    box. The random initialisation is seeded per mask (reproducible).
+    Where the published script would stop with an error (GrabCut
+    raising), the mask is the ellipse through the RECIST axes, counted in
+    ``stats``.
+
+    Args:
+        image: (H, W) windowed key slice (values in [-50, 205]).
+        box: (4,) 0-based x1y1x2y2.
+        recist: (8,) 0-based long-axis then short-axis end points.
+
+    Returns:
+        bool (H, W).
+    """
+    stats = GRABCUT_STATS if stats is None else stats
+    img = np.asarray(image)
+    if img.ndim != 2:
+        raise ValueError(f'image must be (H, W), got shape {img.shape}')
+    box = np.asarray(box, dtype=np.float64).reshape(-1)
+    recist = np.asarray(recist, dtype=np.float64).reshape(-1)
+    if box.size != 4 or recist.size != 8:
+        raise ValueError(f'box must have 4 and recist 8 values, got {box.size} and {recist.size}')
+    if not (np.all(np.isfinite(box)) and np.all(np.isfinite(recist))):
+        stats.add_fallback('bad box')
+        return recist_ellipse_mask(recist, img.shape, box if np.all(np.isfinite(box)) else None)
+    gc = np.zeros(img.shape, np.uint8)                      # GC_BGD
+    x1, y1, x2, y2 = box
+    corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]]).astype(np.int32)
+    cv2.fillConvexPoly(gc, corners, cv2.GC_PR_FGD)
+    kite = recist.astype(np.int32).reshape(4, 2)[[0, 2, 1, 3]]
+    cv2.fillConvexPoly(gc, kite, cv2.GC_FGD)
+    rgb = np.repeat(wraparound_uint8(img)[:, :, None], 3, axis=2)
+    # GrabCut's k-means initialisation draws from OpenCV's (per-thread) RNG:
+    # seeded per mask, the same slice always gives the same mask.
+    cv2.setRNGSeed(0)
+    try:
+        cv2.grabCut(rgb, gc, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
+                    cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        stats.add_fallback('GrabCut error')
+        return recist_ellipse_mask(recist, img.shape, box)
+    stats.grabcut += 1
+    return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+
+
+#: ``method`` of :func:`grabcut_image_masks`: the mask function.
+GRABCUT_METHODS = {'corrected': recist_to_mask, 'published': published_grabcut_mask}
+
+
 def grabcut_image_masks(image_dir: str, raw: dict[str, Any],
-                        window: Sequence[float] = DEFAULT_WINDOW) -> dict[str, Any]:
+                        window: Sequence[float] = DEFAULT_WINDOW,
+                        method: str = 'corrected') -> dict[str, Any]:
     """GrabCut masks of every lesion of one key image (the prepare tool's unit of work).
 
     Args:
@@ -173,12 +244,18 @@ def grabcut_image_masks(image_dir: str, raw: dict[str, Any],
         raw: a raw image dict (:func:`records_to_images`): ``file_name``,
             ``gt_bboxes``, ``recists``.
         window: HU window of the slice GrabCut sees.
+        method: ``'corrected'`` (:func:`recist_to_mask`, the default) or
+            ``'published'`` (:func:`published_grabcut_mask`, the published
+            masks with their uint8 wrap-around bug).
 
     Returns:
         ``{'file_name', 'gt_masks': [COCO RLE dicts], 'ori_shape': [H, W],
         'stats': GrabCutStats.as_dict(), 'error': None}``, or with ``error``
         set (and no masks) when the key slice cannot be read.
     """
+    if method not in GRABCUT_METHODS:
+        raise ValueError(f'method must be one of {tuple(GRABCUT_METHODS)}, got {method!r}')
+    mask_fn = GRABCUT_METHODS[method]
     stats = GrabCutStats()
     path = osp.join(image_dir, raw['file_name'])
     try:
@@ -187,7 +264,7 @@ def grabcut_image_masks(image_dir: str, raw: dict[str, Any],
         return dict(file_name=raw['file_name'], gt_masks=None, ori_shape=None,
                     stats=stats.as_dict(), error=str(e))
     img = windowing(hu, window)
-    masks = [encode_rle(recist_to_mask(img, box, rec, stats))
+    masks = [encode_rle(mask_fn(img, box, rec, stats))
              for box, rec in zip(raw['gt_bboxes'], raw['recists'])]
     return dict(file_name=raw['file_name'], gt_masks=masks, ori_shape=list(img.shape),
                 stats=stats.as_dict(), error=None)

@@ -7,7 +7,7 @@ polygons ``[[x1, y1, x2, y2, ...], ...]``. No pycocotools needed.
 """
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import cv2
 import numpy as np
@@ -78,7 +78,7 @@ def _string_to_counts(s: str) -> list[int]:
     return counts
 
 
-def decode_mask(obj: Union[dict, list], shape: tuple[int, int] | None = None) -> np.ndarray:
+def decode_mask(obj: dict | list, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Decode a compact mask (RLE dict or polygon list) to a bool (H, W) array.
 
     Args:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 
-def recist_axes(recist: Sequence[float]) -> Optional[tuple[float, float, float, float, float]]:
+def recist_axes(recist: Sequence[float]) -> tuple[float, float, float, float, float] | None:
     """Ellipse parameters of a RECIST annotation.
 
     Args:
@@ -33,7 +33,7 @@ def recist_axes(recist: Sequence[float]) -> Optional[tuple[float, float, float, 
 
 
 def recist_ellipse_mask(recist: Sequence[float], shape: tuple[int, int],
-                        box: Optional[Sequence[float]] = None) -> np.ndarray:
+                        box: Sequence[float] | None = None) -> np.ndarray:
     """Bool (H, W) ellipse through the RECIST axes, clipped to ``box``.
 
     A degenerate RECIST gives the ellipse inscribed in ``box`` (or an empty

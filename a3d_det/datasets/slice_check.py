@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .deeplesion import (SliceReadError, read_png_hu, sample_neighbours, slice_path,
-                         split_file_name)
+from a3d_det.datasets.deeplesion import (SliceReadError, read_png_hu, sample_neighbours, slice_path,
+                                         split_file_name)
 
 #: The loading settings of the configs (``sample_neighbours`` arguments): 3
 #: and 7 slices resampled to 2 mm, the published 7-slice offsets, and native

@@ -34,8 +34,8 @@ except ImportError:  # not POSIX: no lock
 import cv2
 import numpy as np
 
-from .deeplesion import slice_path, write_png_hu
-from .dl_info import write_dl_info
+from a3d_det.datasets.deeplesion import slice_path, write_png_hu
+from a3d_det.datasets.dl_info import write_dl_info
 
 #: Native slice intervals (mm) and how often each is drawn.
 SLICE_INTERVALS = (0.625, 1.0, 1.25, 2.0, 2.5, 5.0)

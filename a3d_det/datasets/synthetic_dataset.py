@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import os.path as osp
-from typing import Optional
 
 from mmengine.dist import barrier, get_rank
 
-from ..registry import DATASETS
-from .deeplesion_dataset import DeepLesionDataset
-from .synthetic import GENERATOR_VERSION, PARAMS_FILE, ensure_synthetic_deeplesion
+from a3d_det.datasets.deeplesion_dataset import DeepLesionDataset
+from a3d_det.datasets.synthetic import GENERATOR_VERSION, PARAMS_FILE, ensure_synthetic_deeplesion
+from a3d_det.registry import DATASETS
 
 
 @DATASETS.register_module()
@@ -30,7 +29,7 @@ class SyntheticDeepLesionDataset(DeepLesionDataset):
     """
 
     def __init__(self, data_root: str = 'data/synthetic_deeplesion',
-                 synthetic: Optional[dict] = None, **kwargs) -> None:
+                 synthetic: dict | None = None, **kwargs) -> None:
         synthetic = dict(synthetic or {})
         if get_rank() == 0:
             # locked: separate jobs on the same data_root generate it once

@@ -32,7 +32,8 @@ function again is harmless.
 from __future__ import annotations
 
 import pickle
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -10,7 +10,7 @@ parameters and the optimiser state stay float32.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from mmengine.optim import OptimWrapper

@@ -1,13 +1,16 @@
 """FROC evaluation of lesion detection (DeepLesion protocol) and its metric."""
-from .deeplesion_froc_metric import DeepLesionFROCMetric
-from .froc import (AVG_FP_LEVELS, DEFAULT_THR, FP_LEVELS, LesionMatching,
-                   box_overlaps, froc_curve, interp_sens, match_lesions,
-                   pairwise_overlaps, sens_at_fp)
-from .froc_dump import (FROCDumpError, froc_inputs, image_record,
-                        load_froc_dump, save_froc_dump)
-from .froc_keys import AVG_KEY, FROC_KEYS, froc_summary, sens_key, strip_metric_prefix
-from .froc_report import FROCReport, evaluate_froc
-from .lesion_groups import BREAKDOWNS, LESION_TYPES, lesion_groups
+from __future__ import annotations
+
+from a3d_det.evaluation.deeplesion_froc_metric import DeepLesionFROCMetric
+from a3d_det.evaluation.froc import (AVG_FP_LEVELS, DEFAULT_THR, FP_LEVELS, LesionMatching,
+                                     box_overlaps, froc_curve, interp_sens, match_lesions,
+                                     pairwise_overlaps, sens_at_fp)
+from a3d_det.evaluation.froc_dump import (FROCDumpError, froc_inputs, image_record, load_froc_dump,
+                                          save_froc_dump)
+from a3d_det.evaluation.froc_keys import (AVG_KEY, FROC_KEYS, froc_summary, sens_key,
+                                          strip_metric_prefix)
+from a3d_det.evaluation.froc_report import FROCReport, evaluate_froc
+from a3d_det.evaluation.lesion_groups import BREAKDOWNS, LESION_TYPES, lesion_groups
 
 __all__ = [
     'AVG_FP_LEVELS', 'AVG_KEY', 'BREAKDOWNS', 'DEFAULT_THR', 'FP_LEVELS',

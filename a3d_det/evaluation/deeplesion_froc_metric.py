@@ -8,20 +8,19 @@ Reports the sensitivities of the A3D paper's Tables 2-3 (Sec. 3): ``sens@0.5``,
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
+from a3d_det.evaluation.froc import FP_LEVELS, check_fp_levels, resolve_thr
+from a3d_det.evaluation.froc_dump import image_record, save_froc_dump
+from a3d_det.evaluation.froc_report import evaluate_froc
+from a3d_det.evaluation.lesion_groups import BREAKDOWNS
 from a3d_det.registry import METRICS
-
-from .froc import FP_LEVELS, check_fp_levels, resolve_thr
-from .froc_dump import image_record, save_froc_dump
-from .froc_report import evaluate_froc
-from .lesion_groups import BREAKDOWNS
 
 
 def _numpy(value: Any) -> Any:

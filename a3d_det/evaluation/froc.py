@@ -36,7 +36,7 @@ open; it never calls a correct detection a false positive.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

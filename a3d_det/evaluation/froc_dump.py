@@ -30,7 +30,8 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

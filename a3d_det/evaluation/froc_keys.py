@@ -3,7 +3,8 @@
 metric, ``tools/test.py --json-out`` and ``tools/analysis/results_table.py``."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from a3d_det.evaluation.froc import FP_LEVELS
 

@@ -9,11 +9,11 @@ sens_at_fp` for real evaluation.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from .froc import FP_LEVELS, resolve_thr
+from a3d_det.evaluation.froc import FP_LEVELS, resolve_thr
 
 
 def _overlaps_one(box: np.ndarray, gts: np.ndarray, criterion: str

@@ -10,15 +10,15 @@ image); per breakdown group the same keys with ``/<group>`` appended, e.g.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .froc import (AVG_FP_LEVELS, FP_LEVELS, check_fp_levels, interp_sens,
-                   match_lesions)
-from .froc_dump import froc_inputs
-from .froc_keys import AVG_KEY, sens_key
-from .lesion_groups import lesion_groups
+from a3d_det.evaluation.froc import (AVG_FP_LEVELS, FP_LEVELS, check_fp_levels, interp_sens,
+                                     match_lesions)
+from a3d_det.evaluation.froc_dump import froc_inputs
+from a3d_det.evaluation.froc_keys import AVG_KEY, sens_key
+from a3d_det.evaluation.lesion_groups import lesion_groups
 
 
 @dataclass

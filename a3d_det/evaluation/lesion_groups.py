@@ -13,7 +13,7 @@ unknown; unknown lesions belong to no type group).
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -1,4 +1,6 @@
 """The data sample that travels from the pipeline through the detector to the metric."""
+from __future__ import annotations
+
 from mmengine.structures import BaseDataElement, InstanceData
 
 

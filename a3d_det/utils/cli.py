@@ -14,7 +14,8 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from mmengine.config import DictAction

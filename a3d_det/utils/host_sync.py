@@ -18,7 +18,8 @@ from __future__ import annotations
 import collections
 import os.path as osp
 import traceback
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode

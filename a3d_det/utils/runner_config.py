@@ -10,7 +10,8 @@ import importlib
 import os
 import os.path as osp
 import sys
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 from mmengine.config import Config

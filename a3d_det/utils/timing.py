@@ -17,7 +17,8 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Mapping, Sequence, TypeVar
+from typing import TypeVar
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import torch
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

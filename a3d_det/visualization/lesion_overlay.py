@@ -8,7 +8,7 @@ slice, and a legend naming the colours.
 from __future__ import annotations
 
 import math
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -20,7 +20,7 @@ __all__ = ['draw_lesions', 'window_image', 'DISPLAY_WINDOW', 'COLORS']
 
 # Soft-tissue display window (width 450 HU, level 50 HU): lesions in the
 # abdomen, mediastinum and lung nodules (grey on black lung) are visible.
-DISPLAY_WINDOW: Tuple[float, float] = (-175.0, 275.0)
+DISPLAY_WINDOW: tuple[float, float] = (-175.0, 275.0)
 
 # BGR colours of the Fig. 3 legend; 'prediction' is used without ground truth.
 COLORS = {
@@ -32,7 +32,7 @@ COLORS = {
 
 
 def window_image(hu: np.ndarray,
-                 window: Tuple[float, float] = DISPLAY_WINDOW) -> np.ndarray:
+                 window: tuple[float, float] = DISPLAY_WINDOW) -> np.ndarray:
     """Map Hounsfield units to a displayable grey image.
 
     Args:
@@ -49,7 +49,7 @@ def window_image(hu: np.ndarray,
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def _as_array(x, shape_tail: Tuple[int, ...], dtype) -> np.ndarray:
+def _as_array(x, shape_tail: tuple[int, ...], dtype) -> np.ndarray:
     if x is None:
         return np.zeros((0, *shape_tail), dtype=dtype)
     if isinstance(x, torch.Tensor):
@@ -57,7 +57,7 @@ def _as_array(x, shape_tail: Tuple[int, ...], dtype) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
-def _to_bgr(image: np.ndarray, window: Tuple[float, float]) -> np.ndarray:
+def _to_bgr(image: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
@@ -77,7 +77,7 @@ def draw_lesions(image: np.ndarray,
                  gt_boxes=None,
                  masks=None,
                  iou_thr: float = 0.5,
-                 window: Tuple[float, float] = DISPLAY_WINDOW,
+                 window: tuple[float, float] = DISPLAY_WINDOW,
                  min_size: int = 256,
                  legend: bool = True) -> np.ndarray:
     """Draw ground truth and predictions on one slice (Fig. 3 of the paper).
@@ -154,7 +154,7 @@ def draw_lesions(image: np.ndarray,
                                            cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(canvas, contours, -1, COLORS[kind], 1)
 
-    def rect(box: np.ndarray, color: Sequence[int]) -> Tuple[int, int]:
+    def rect(box: np.ndarray, color: Sequence[int]) -> tuple[int, int]:
         x1, y1, x2, y2 = (np.asarray(box, dtype=np.float64) * k).round().astype(int)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)
         return x1, y1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import cv2
 from mmengine.hooks import Hook
@@ -11,7 +11,7 @@ from mmengine.logging import print_log
 
 from a3d_det.datasets.deeplesion import SliceReadError, read_png_hu
 from a3d_det.registry import HOOKS
-from .lesion_overlay import DISPLAY_WINDOW, draw_lesions, window_image
+from a3d_det.visualization.lesion_overlay import DISPLAY_WINDOW, draw_lesions, window_image
 
 __all__ = ['LesionVisualizationHook']
 
@@ -42,7 +42,7 @@ class LesionVisualizationHook(Hook):
                  show_dir: str,
                  score_thr: float = 0.3,
                  iou_thr: float = 0.5,
-                 window: Tuple[float, float] = DISPLAY_WINDOW,
+                 window: tuple[float, float] = DISPLAY_WINDOW,
                  draw_masks: bool = True) -> None:
         self.show_dir = show_dir
         self.score_thr = float(score_thr)
@@ -55,12 +55,12 @@ class LesionVisualizationHook(Hook):
         os.makedirs(self.show_dir, exist_ok=True)
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None,
-                        outputs: Optional[Sequence] = None) -> None:
+                        outputs: Sequence | None = None) -> None:
         """Draw ``outputs`` (the predicted ``LesionDataSample`` list)."""
         for sample in outputs or []:
             self.draw_sample(sample)
 
-    def draw_sample(self, sample) -> Optional[str]:
+    def draw_sample(self, sample) -> str | None:
         """Draw one predicted data sample; return the written path (or None)."""
         img_path = sample.metainfo.get('img_path')
         try:

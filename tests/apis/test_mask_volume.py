@@ -13,8 +13,6 @@ from a3d_det.apis.lesion_pictures import KEY_COLOR, SEPARATOR, TILE
 from a3d_det.datasets import read_ct_series
 from tests.helpers import ct_files
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 
 def test_crop_mask_round_trip():
     m = np.zeros((10, 12), bool)

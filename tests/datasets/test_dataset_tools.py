@@ -11,7 +11,7 @@ import pytest
 from a3d_det.datasets import DeepLesionDataset
 from a3d_det.datasets.dl_info import DL_INFO_COLUMNS
 from a3d_det.datasets.mask_rle import decode_mask
-from tests.helpers.tools import load_tool
+from tests.helpers.tools import load_tool, run_main
 
 
 def _tool(name):
@@ -131,7 +131,7 @@ def test_prepare_user_errors(tree, tmp_path, capsys, argv, message):
     root, _ = tree
     prep = _tool('prepare_deeplesion')
     argv = [a.format(tmp=tmp_path, root=root) for a in argv]
-    assert prep.main(argv) == 1
+    assert run_main(prep, argv) == 2
     err = capsys.readouterr().err
     assert message in err and 'Traceback' not in err and len(err.strip().splitlines()) == 1
 
@@ -139,7 +139,7 @@ def test_prepare_user_errors(tree, tmp_path, capsys, argv, message):
 def test_prepare_not_a_dl_info(tmp_path, capsys):
     os.makedirs(tmp_path / 'Images_png')
     (tmp_path / 'DL_info.csv').write_text('a,b\n1,2\n')
-    assert _tool('prepare_deeplesion').main(['--data-root', str(tmp_path)]) == 1
+    assert run_main(_tool('prepare_deeplesion'), ['--data-root', str(tmp_path)]) == 2
     assert 'missing columns' in capsys.readouterr().err
 
 
@@ -149,9 +149,9 @@ def test_make_synthetic_cli(tmp_path, capsys):
     assert tool.main(['--out-dir', out_dir, '--num-series', '2', '--size', '48']) == 0
     assert 'key images' in capsys.readouterr().out
     assert osp.isfile(osp.join(out_dir, 'DL_info.csv'))
-    assert tool.main(['--out-dir', out_dir, '--num-series', '2', '--size', '48']) == 1
+    assert run_main(tool, ['--out-dir', out_dir, '--num-series', '2', '--size', '48']) == 2
     err = capsys.readouterr().err
     assert 'already exists' in err and len(err.strip().splitlines()) == 1
     assert tool.main(['--out-dir', out_dir, '--num-series', '2', '--size', '48',
                       '--overwrite']) == 0
-    assert tool.main(['--out-dir', str(tmp_path / 'x'), '--size', '4']) == 1
+    assert run_main(tool, ['--out-dir', str(tmp_path / 'x'), '--size', '4']) == 2

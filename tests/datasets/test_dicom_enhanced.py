@@ -82,3 +82,21 @@ def test_compressed_enhanced_ct(tmp_path):
     np.testing.assert_array_equal(read_ct_series(str(tmp_path / 's')).volume,
                                   read_ct_series(CT5N).volume)
     assert JPEG2000Lossless  # the J2K twins are in test_dicom_compressed.py
+
+
+def test_multi_frame_without_functional_groups_is_ordered_by_frame(tmp_path):
+    """A multi-frame file with one top-level position and no per-frame
+    groups: the frames keep their order, the interval is SpacingBetweenSlices."""
+    ds = pydicom.dcmread(osp.join(CT5N, sorted(os.listdir(CT5N))[0]))
+    frames = np.stack([ds.pixel_array + 10 * i for i in range(3)]).astype(np.int16)
+    ds.NumberOfFrames = 3
+    ds.SpacingBetweenSlices = 3.0
+    ds.PixelData = frames.tobytes()
+    ds.save_as(str(tmp_path / 'mf.dcm'))
+    with pytest.warns(SeriesWarning):
+        series = read_ct_series(str(tmp_path / 'mf.dcm'))
+    assert any('without a position for every frame' in n for n in series.notes)
+    assert any('frame number' in n for n in series.notes)
+    np.testing.assert_array_equal(series.volume, frames.astype(np.float32) - 1024)
+    assert series.slice_interval == 3.0
+    np.testing.assert_allclose(series.z_mm, [0, 3, 6])

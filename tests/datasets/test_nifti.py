@@ -1,16 +1,17 @@
 """NIfTI input: any storage orientation gives the DICOM series' slices."""
 from __future__ import annotations
 
+import os
 import os.path as osp
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
 from a3d_det.datasets import SeriesError, SeriesWarning, read_ct_series
 from tests.helpers import ct_files
-
 
 CT_SMALL = get_testdata_file('CT_small.dcm')
 CT5N = osp.join(osp.dirname(CT_SMALL), 'dicomdirtests', '98892001', 'CT5N')
@@ -82,3 +83,24 @@ def test_not_nifti_and_folder_of_nifti(tmp_path):
         read_ct_series(str(tmp_path / 'bad.nii.gz'))
     with pytest.raises(SeriesError, match='give one .nii'):
         read_ct_series(str(tmp_path))
+
+
+def test_header_decimals_survive_single_precision(tmp_path):
+    """DICOM spacings like 0.7 mm and positions 0.8 mm apart are not exact in
+    the NIfTI's single-precision affine; they are read back as the DICOM
+    decimals, so lesion sizes and the interval agree with the DICOM series."""
+    d = tmp_path / 'dcm'
+    d.mkdir()
+    for k, name in enumerate(sorted(os.listdir(CT5N))):
+        ds = pydicom.dcmread(osp.join(CT5N, name))
+        ds.PixelSpacing = [0.7, 0.7]
+        ds.ImagePositionPatient = [-72.2, -143.0, -10.3 + 0.8 * k]
+        ds.save_as(str(d / name))
+    dicom = read_ct_series(str(d))
+    data = dicom.volume.transpose(2, 1, 0).astype(np.int16)
+    path = ct_files.save_nifti(data, dicom.affine, str(tmp_path / 'x.nii.gz'), 0.0)
+    nifti = read_ct_series(path)
+    assert nifti.pixel_spacing == (0.7, 0.7) == dicom.pixel_spacing
+    assert nifti.slice_interval == pytest.approx(dicom.slice_interval, abs=1e-9)
+    np.testing.assert_allclose(nifti.z_mm, dicom.z_mm, atol=1e-6)
+    np.testing.assert_array_equal(nifti.volume, dicom.volume)

@@ -22,3 +22,14 @@ def load_tool(relpath: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_main(module: ModuleType, argv: list[str]) -> int:
+    """Run ``module.main(argv)`` as the script's ``__main__`` does (through
+    :func:`a3d_det.utils.cli.run_cli`) and return the exit status."""
+    from a3d_det.utils.cli import run_cli
+    try:
+        run_cli(lambda: module.main(argv))
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    raise AssertionError('run_cli returned without exiting')

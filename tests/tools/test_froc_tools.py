@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from a3d_det.evaluation import evaluate_froc, image_record, save_froc_dump
-from tests.helpers.tools import load_tool
+from tests.helpers.tools import load_tool, run_main
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools', 'analysis')
@@ -25,10 +25,10 @@ def _tool(name):
 
 
 def _one_line_error(proc, tool):
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert 'Traceback' not in proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f'{tool}: error:')
+    assert len(lines) == 1 and lines[0].startswith('error: ')
     return lines[0]
 
 
@@ -73,14 +73,14 @@ def test_eval_froc_user_errors_are_one_line(dump, tmp_path, capsys):
     assert 'no.json: no such file' in line
     tool = _tool('eval_froc.py')
     (tmp_path / 'bad.json').write_text('not json')
-    assert tool.main([str(tmp_path / 'bad.json')]) == 1
+    assert run_main(tool, [str(tmp_path / 'bad.json')]) == 2
     assert 'bad.json: not a valid JSON' in capsys.readouterr().err
     # a breakdown needing a field the dump does not have
     path, images = dump
     for im in images:
         im['gt_lesion_types'] = None
     save_froc_dump(str(path), images)
-    assert tool.main([str(path), '--by', 'type']) == 1
+    assert run_main(tool, [str(path), '--by', 'type']) == 2
     assert "'gt_lesion_types'" in capsys.readouterr().err
 
 
@@ -93,11 +93,11 @@ def test_plot_froc_writes_png_and_reports_errors(dump, tmp_path, capsys):
                       '--out', str(out), '--title', 'FROC']) == 0
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert out.stat().st_size > 5000
-    assert tool.main([str(path), '--labels', 'a', 'b', '--out',
-                      str(tmp_path / 'x.png')]) == 1
+    assert run_main(tool, [str(path), '--labels', 'a', 'b', '--out',
+                               str(tmp_path / 'x.png')]) == 2
     assert '2 labels for 1 dumps' in capsys.readouterr().err
-    assert tool.main([str(tmp_path / 'missing.json'), '--out',
-                      str(tmp_path / 'x.png')]) == 1
+    assert run_main(tool, [str(tmp_path / 'missing.json'), '--out',
+                               str(tmp_path / 'x.png')]) == 2
     assert 'missing.json: no such file' in capsys.readouterr().err
     assert not (tmp_path / 'x.png').exists()
 
@@ -145,7 +145,7 @@ def test_results_table_errors(tmp_path, capsys):
     assert 'NAME:SLICES:PATH' in line
     tool = _tool('results_table.py')
     (tmp_path / 'run.json').write_text(json.dumps({'sens@0.5': 80.1}))
-    assert tool.main(['--run', f'a3d:7:{tmp_path / "run.json"}']) == 1
+    assert run_main(tool, ['--run', f'a3d:7:{tmp_path / "run.json"}']) == 2
     assert 'not a fraction' in capsys.readouterr().err
-    assert tool.main(['--runs', str(tmp_path / 'run.json')]) == 1
+    assert run_main(tool, ['--runs', str(tmp_path / 'run.json')]) == 2
     assert 'densenet121' in capsys.readouterr().err

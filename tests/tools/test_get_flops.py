@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.tools import load_tool
+from tests.helpers.tools import run_main as run_tool_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE1 = Path('/work/shared/reference/table1_gflops.csv')
@@ -92,7 +93,7 @@ def test_a3d_counted_both_ways():
 
 
 def run_main(capsys, *args):
-    code = get_flops.main(list(args))
+    code = run_tool_main(get_flops, list(args))
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -130,7 +131,8 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
                       (('--shape', '1', '2', '3'), '--shape takes H [W]'),
                       ((str(bad),), 'has no model.backbone')]:
         code, out, err = run_main(capsys, *args)
-        assert code != 0 and msg in err and len(err.strip().splitlines()) == 1
+        assert code == 2 and err.startswith('error: ') and msg in err
+        assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
@@ -138,7 +140,7 @@ def test_cli_script_exit_status():
     """The script itself: a user mistake is a non-zero exit without traceback."""
     res = subprocess.run([sys.executable, str(ROOT / 'tools/analysis/get_flops.py'),
                           '--fusion', 'NoSuchConv'], capture_output=True, text=True, cwd=ROOT)
-    assert res.returncode != 0
+    assert res.returncode == 2
     assert 'NoSuchConv' in res.stderr and 'Traceback' not in res.stderr
 
 

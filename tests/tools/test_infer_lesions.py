@@ -91,6 +91,7 @@ def test_lesions_masks_and_pictures_for_dicom(tiny, tmp_path, capsys):
     assert (label[key['key_index']] == 1).sum() == pytest.approx(area_px, abs=1)
 
 
+@pytest.mark.slow
 def test_jpeg2000_twin_gives_the_same_detections(tiny, tmp_path, capsys):
     ct_files.twin_series(str(tmp_path / 'plain'), str(tmp_path / 'j2k'), JPEG2000Lossless)
     results = []
@@ -105,6 +106,7 @@ def test_jpeg2000_twin_gives_the_same_detections(tiny, tmp_path, capsys):
     assert sum(len(s['detections']) for s in plain['slices']) > 0
 
 
+@pytest.mark.slow
 def test_jpeg_lossless_ct_slice_is_processed(tiny, tmp_path, capsys):
     path = tmp_path / 'jl.dcm'
     ct_files.write_jpeg_lossless(ct_files.CT_SMALL, str(path))
@@ -116,6 +118,7 @@ def test_jpeg_lossless_ct_slice_is_processed(tiny, tmp_path, capsys):
     assert detections_of(jl) == detections_of(plain) and jl['slices'][0]['detections']
 
 
+@pytest.mark.slow
 def test_enhanced_ct_gives_the_single_frame_detections(tiny, tmp_path, capsys):
     ct_files.ct5n_as_enhanced(str(tmp_path / 'enh'), [[0, 1, 2], [3, 4]])
     code, cap, enh = run(tiny, tmp_path / 'enh', tmp_path / 'o1', capsys, '--score-thr', '0.3')
@@ -128,6 +131,7 @@ def test_enhanced_ct_gives_the_single_frame_detections(tiny, tmp_path, capsys):
     assert all('frame' not in s for s in classic['slices'])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('variant', ['dcm2niix_rows_flipped', 'ras_plus'])
 def test_nifti_gives_the_dicom_detections_and_masks_on_its_grid(variant, tiny, tmp_path,
                                                                  capsys):

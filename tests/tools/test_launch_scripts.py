@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs bash
+
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / 'tools'
 SCRIPTS = sorted(glob.glob(str(TOOLS / '*.sh')))

@@ -3,8 +3,8 @@
     python tools/analysis/count_host_syncs.py [CONFIG] [--size 128] [--batch 2]
 
 Builds CONFIG's detector (default: A3D, 3 slices; no pretrained weights),
-runs one training step (loss and backward) and one prediction (with and
-without masks) on random inputs of SIZE x SIZE with one lesion per image, and
+runs one prediction (with and without masks) and one training step (loss
+and backward) on random inputs of SIZE x SIZE with one lesion per image, and
 prints the operations that make the host wait for a CUDA device, by operator
 and by call site (``a3d_det.utils.host_sync``; counted at PyTorch's
 dispatcher, so it runs on the CPU). docs/benchmarks.md lists what remains.
@@ -12,10 +12,8 @@ dispatcher, so it runs on the CPU). docs/benchmarks.md lists what remains.
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 
 import torch
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
@@ -24,6 +22,7 @@ from a3d_det.structures.lesion_data_sample import LesionDataSample
 from a3d_det.utils.cli import run_cli
 from a3d_det.utils.errors import UserInputError
 from a3d_det.utils.host_sync import HostSyncCounter
+from a3d_det.utils.runner_config import load_config
 
 DEFAULT = 'configs/a3d/a3d_densenet121_3slice_deeplesion.py'
 
@@ -61,23 +60,16 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=128, help='input side (pixels)')
     parser.add_argument('--batch', type=int, default=2, help='images per batch')
     args = parser.parse_args()
-    if not osp.isfile(args.config):
-        raise UserInputError(f'config file not found: {args.config}')
     if args.size < 64 or args.batch < 1:
         raise UserInputError('--size must be >= 64 and --batch >= 1')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     init_default_scope(cfg.get('default_scope', 'a3d_det'))
     cfg.model.backbone.pretrained = None
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     data = _batch(model.backbone.num_slices, args.size, args.batch)
 
-    model.train()
-    with HostSyncCounter() as counter:
-        losses = model(**model.data_preprocessor(data, True), mode='loss')
-        sum(losses.values()).backward()
-    _report('training step (loss + backward)', counter)
-
+    # Predictions first: the training step updates batch-norm statistics.
     model.eval()
     for with_mask in (False, True):
         with torch.no_grad(), HostSyncCounter() as counter:
@@ -85,6 +77,12 @@ def main() -> None:
         dets = sum(len(p.pred_instances.bboxes) for p in preds)
         _report(f'prediction, {"with" if with_mask else "without"} masks '
                 f'({dets} detections)', counter)
+
+    model.train()
+    with HostSyncCounter() as counter:
+        losses = model(**model.data_preprocessor(data, True), mode='loss')
+        sum(losses.values()).backward()
+    _report('training step (loss + backward)', counter)
 
 
 if __name__ == '__main__':

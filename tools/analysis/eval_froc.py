@@ -10,11 +10,11 @@ The dump is written by ``DeepLesionFROCMetric(dump_file=...)`` (schema in
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from a3d_det.evaluation import (BREAKDOWNS, DEFAULT_THR, FP_LEVELS,
                                 FROCDumpError, evaluate_froc, load_froc_dump)
+from a3d_det.utils.cli import run_cli, write_json
+from a3d_det.utils.errors import UserInputError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_froc(images, args.fp_levels, args.iou_thr,
                                args.criterion, args.by)
     except (FROCDumpError, ValueError) as e:
-        print(f'eval_froc: error: {e}', file=sys.stderr)
-        return 1
+        raise UserInputError(str(e)) from None
     thr = args.iou_thr if args.iou_thr is not None else \
         DEFAULT_THR[args.criterion]
     print(f'{args.dump}: {len(images)} images, '
@@ -54,14 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table())
     if args.json_out:
         try:
-            with open(args.json_out, 'w') as f:
-                json.dump(report.metrics(), f, indent=2)
+            write_json(args.json_out, report.metrics())
         except OSError as e:
-            print(f'eval_froc: error: cannot write {args.json_out}: '
-                  f'{e.strerror}', file=sys.stderr)
-            return 1
+            raise UserInputError(f'cannot write {args.json_out}: {e.strerror}') from None
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

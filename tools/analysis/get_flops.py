@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import os
-import sys
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence
 
@@ -35,6 +33,9 @@ from torch import nn
 
 from a3d_det.models.fusion import A3DConv, BaseFusionConv, I3DConv, P3DConv
 from a3d_det.registry import MODELS
+from a3d_det.utils.cli import run_cli
+from a3d_det.utils.errors import UserInputError
+from a3d_det.utils.runner_config import load_config
 
 NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)
 POOLS = (nn.MaxPool3d, nn.AvgPool3d, nn.MaxPool2d, nn.AvgPool2d)
@@ -153,13 +154,7 @@ def _parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def _backbone_from_config(path: str) -> dict:
-    from mmengine.config import Config
-    if not os.path.isfile(path):
-        raise ValueError(f'config file not found: {path}')
-    try:
-        cfg = Config.fromfile(path)
-    except Exception as e:   # syntax errors etc. of the user's file
-        raise ValueError(f'cannot read config {path}: {e}') from e
+    cfg = load_config(path)
     model = cfg.get('model')
     if not isinstance(model, dict) or not isinstance(model.get('backbone'), dict):
         raise ValueError(f'{path} has no model.backbone')
@@ -191,8 +186,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError(f'unknown fusion operator {fusion!r}')
         report = backbone_flops(backbone, shape)
     except (ValueError, KeyError, TypeError) as e:
-        print(f'get_flops.py: error: {e}', file=sys.stderr)
-        return 2
+        raise UserInputError(str(e)) from None
     d = backbone.get('num_slices', 3)
     depth = f'-{backbone["depth"]}' if 'depth' in backbone else ''
     print(f'Backbone: {backbone["type"]}{depth} (fusion {fusion}, {d} slices), '
@@ -208,4 +202,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 
 from a3d_det.evaluation import (DEFAULT_THR, FP_LEVELS, FROCDumpError,
                                 froc_curve, froc_inputs, load_froc_dump)
+from a3d_det.utils.cli import run_cli
+from a3d_det.utils.errors import UserInputError
 from a3d_det.visualization.froc_curve import plot_froc_curves
 
 
@@ -40,13 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.labels or [osp.splitext(osp.basename(d))[0]
                              for d in args.dumps]
     if len(labels) != len(args.dumps):
-        print(f'plot_froc: error: {len(labels)} labels for '
-              f'{len(args.dumps)} dumps', file=sys.stderr)
-        return 1
+        raise UserInputError(f'{len(labels)} labels for {len(args.dumps)} dumps')
     if len(set(labels)) != len(labels):
-        print('plot_froc: error: labels must be distinct (use --labels)',
-              file=sys.stderr)
-        return 1
+        raise UserInputError('labels must be distinct (use --labels)')
     curves = {}
     try:
         for label, path in zip(labels, args.dumps):
@@ -55,15 +52,12 @@ def main(argv: list[str] | None = None) -> int:
                                        args.criterion)
         plot_froc_curves(curves, args.out, args.fp_levels, args.title)
     except (FROCDumpError, ValueError) as e:
-        print(f'plot_froc: error: {e}', file=sys.stderr)
-        return 1
+        raise UserInputError(str(e)) from None
     except OSError as e:
-        print(f'plot_froc: error: cannot write {args.out}: {e.strerror}',
-              file=sys.stderr)
-        return 1
+        raise UserInputError(f'cannot write {args.out}: {e.strerror}') from None
     print(f'wrote {args.out}')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

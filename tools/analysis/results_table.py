@@ -18,10 +18,11 @@ import csv
 import json
 import os.path as osp
 import re
-import sys
 from dataclasses import dataclass
 
 from a3d_det.evaluation.froc_keys import FROC_KEYS
+from a3d_det.utils.cli import run_cli
+from a3d_det.utils.errors import UserInputError
 
 COLUMNS = FROC_KEYS
 HEADER = ('0.5', '1', '2', '4', '8', '16', 'Avg.')
@@ -33,8 +34,8 @@ DEFAULT_CSV = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'docs',
 NAME_RE = re.compile(r'(?P<method>[a-z0-9_]+?)_densenet121_(?P<slices>\d+)slice')
 
 
-class UserError(Exception):
-    """A mistake in the arguments or input files: one line, exit 1."""
+#: A mistake in the arguments or input files: one line, exit 2 (``run_cli``).
+UserError = UserInputError
 
 
 @dataclass
@@ -173,13 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--paper-csv', default=DEFAULT_CSV,
                         help='the paper numbers (default docs/paper_tables.csv)')
     args = parser.parse_args(argv)
-    try:
-        paper = read_paper(args.paper_csv)
-        runs = ([parse_run_spec(s) for s in args.run] +
-                [run_from_path(p) for p in args.runs])
-    except UserError as e:
-        print(f'results_table: error: {e}', file=sys.stderr)
-        return 1
+    paper = read_paper(args.paper_csv)
+    runs = [parse_run_spec(s) for s in args.run] + [run_from_path(p) for p in args.runs]
     out = []
     if args.table in ('2', 'all'):
         out += ['Table 2: 3D context fusion operators, sensitivity (%) at FPs '
@@ -192,4 +188,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -3,14 +3,17 @@
     python tools/dataset_converters/make_synthetic_deeplesion.py \
         --out-dir data/synthetic_deeplesion [--num-series 160 --size 128 --seed 0]
 """
+from __future__ import annotations
+
 import argparse
-import sys
 import time
 
 from a3d_det.datasets.synthetic import make_synthetic_deeplesion
+from a3d_det.utils.cli import run_cli
+from a3d_det.utils.errors import UserInputError
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--out-dir', required=True, help='output folder')
     p.add_argument('--num-series', type=int, default=160, help='CT series (default 160)')
@@ -22,7 +25,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     try:
@@ -30,8 +33,7 @@ def main(argv=None) -> int:
             args.out_dir, num_series=args.num_series, size=args.size, seed=args.seed,
             non_square_fraction=args.non_square_fraction, overwrite=args.overwrite)
     except (ValueError, FileExistsError, OSError) as e:
-        print(f'make_synthetic_deeplesion: error: {e}', file=sys.stderr)
-        return 1
+        raise UserInputError(str(e)) from None
     print(f'wrote {summary["num_images"]} key images ({summary["num_lesions"]} lesions, '
           f'{summary["num_noisy"]} noisy rows, {summary["num_slices"]} slices; '
           f'train/val/test images {summary["splits"][1]}/{summary["splits"][2]}/'
@@ -40,4 +42,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

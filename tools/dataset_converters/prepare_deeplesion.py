@@ -29,6 +29,8 @@ from a3d_det.datasets.deeplesion_dataset import records_to_images
 from a3d_det.datasets.dl_info import SPLITS, DLInfoError, iter_dl_info
 from a3d_det.datasets.grabcut import GrabCutStats, grabcut_image_masks
 from a3d_det.datasets.slice_check import unreadable_slices
+from a3d_det.utils.cli import run_cli
+from a3d_det.utils.errors import UserInputError
 
 CACHE_NAME = '.prepare_cache.jsonl'
 UNREADABLE_NAME = 'unreadable_slices.txt'
@@ -43,16 +45,19 @@ def parse_args(argv=None):
     p.add_argument('--workers', type=int, default=1, help='worker processes (default 1)')
     p.add_argument('--window', type=float, nargs=2, default=(-1024.0, 2050.0),
                    metavar=('LO', 'HI'), help='HU window GrabCut sees (default -1024 2050)')
+    p.add_argument('--grabcut', choices=('corrected', 'published'), default='corrected',
+                   help='mask method: corrected (default) or published (the published '
+                        'masks, uint8 wrap-around bug included; docs/reproduction.md)')
     p.add_argument('--no-resume', action='store_true', help='ignore an existing cache')
     p.add_argument('--no-slice-check', action='store_true',
                    help='do not decode the neighbour slices the samples read')
     return p.parse_args(argv)
 
 
-def _fingerprint(csv_path: str, window) -> dict:
+def _fingerprint(csv_path: str, window, grabcut: str = 'corrected') -> dict:
     st = os.stat(csv_path)
     return dict(csv=osp.abspath(csv_path), size=st.st_size, mtime=int(st.st_mtime),
-                window=[float(w) for w in window])
+                window=[float(w) for w in window], grabcut=grabcut)
 
 
 def load_cache(path: str, fingerprint: dict) -> dict:
@@ -104,11 +109,9 @@ def main(argv=None) -> int:
     out_dir = args.out_dir or osp.join(args.data_root, 'annotations')
     for path, what in ((csv_path, 'annotation file'), (image_dir, 'image folder')):
         if not osp.exists(path):
-            print(f'prepare_deeplesion: error: {path}: {what} not found', file=sys.stderr)
-            return 1
+            raise UserInputError(f'{what} not found: {path}')
     if args.workers < 1:
-        print('prepare_deeplesion: error: --workers must be >= 1', file=sys.stderr)
-        return 1
+        raise UserInputError('--workers must be >= 1')
     start = time.perf_counter()
     records, bad_rows = [], []
     try:
@@ -118,15 +121,14 @@ def main(argv=None) -> int:
             else:
                 records.append(rec)
     except (DLInfoError, UnicodeDecodeError) as e:
-        print(f'prepare_deeplesion: error: {e}', file=sys.stderr)
-        return 1
+        raise UserInputError(str(e)) from None
     for msg in bad_rows:
         print(f'skipped bad row: {msg}', file=sys.stderr)
     images = records_to_images(records)
 
     os.makedirs(out_dir, exist_ok=True)
     cache_path = osp.join(out_dir, CACHE_NAME)
-    fingerprint = _fingerprint(csv_path, args.window)
+    fingerprint = _fingerprint(csv_path, args.window, args.grabcut)
     done = {} if args.no_resume else load_cache(cache_path, fingerprint)
     todo = [im for im in images if im['file_name'] not in done]
     if done:
@@ -140,7 +142,8 @@ def main(argv=None) -> int:
     os.replace(cache_path + '.tmp', cache_path)
     with open(cache_path, 'a') as cache:
         if todo:
-            work = partial(grabcut_image_masks, image_dir, window=args.window)
+            work = partial(grabcut_image_masks, image_dir, window=args.window,
+                           method=args.grabcut)
             bar = ProgressBar(len(todo))
             pool = multiprocessing.Pool(args.workers) if args.workers > 1 else None
             results = pool.imap_unordered(work, todo, chunksize=4) if pool else map(work, todo)
@@ -177,7 +180,8 @@ def main(argv=None) -> int:
         with open(tmp, 'w') as f:
             json.dump(dict(metainfo=dict(classes=['lesion'], split=name,
                                          source=osp.abspath(csv_path),
-                                         mask_format='coco_rle', window=list(args.window)),
+                                         mask_format='coco_rle', window=list(args.window),
+                                         grabcut=args.grabcut),
                            data_list=data_list), f)
         os.replace(tmp, path)
         written.append(f'{path} ({len(data_list)} images)')
@@ -195,4 +199,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

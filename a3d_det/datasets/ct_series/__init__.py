@@ -7,15 +7,18 @@ Every reader returns a :class:`CTSeries`. Bad input raises
 files, irregular slice increments) are recorded in ``CTSeries.notes`` and
 also emitted as :class:`SeriesWarning`.
 """
-from .dicom_decode import decode_frames, frame_to_hu
-from .dicom_frames import DicomFrame, expand_frames
-from .dicom_order import check_positions, dicom_affine, order_frames, slice_interval
-from .dicom_reader import read_dicom_series
-from .dicom_select import list_files, read_headers, select_series
-from .nifti import DISPLAY_AXCODES, is_nifti, read_nifti_series
-from .png import read_png_series
-from .reader import read_ct_series
-from .series import LPS_TO_RAS, CTSeries, SeriesError, SeriesWarning
+from __future__ import annotations
+
+from a3d_det.datasets.ct_series.dicom_decode import decode_frames, frame_to_hu
+from a3d_det.datasets.ct_series.dicom_frames import DicomFrame, expand_frames
+from a3d_det.datasets.ct_series.dicom_order import (check_positions, dicom_affine, order_frames,
+                                                    slice_interval)
+from a3d_det.datasets.ct_series.dicom_reader import read_dicom_series
+from a3d_det.datasets.ct_series.dicom_select import list_files, read_headers, select_series
+from a3d_det.datasets.ct_series.nifti import DISPLAY_AXCODES, is_nifti, read_nifti_series
+from a3d_det.datasets.ct_series.png import read_png_series
+from a3d_det.datasets.ct_series.reader import read_ct_series
+from a3d_det.datasets.ct_series.series import LPS_TO_RAS, CTSeries, SeriesError, SeriesWarning
 
 __all__ = [
     'CTSeries', 'SeriesError', 'SeriesWarning', 'LPS_TO_RAS', 'read_ct_series',

@@ -13,8 +13,8 @@ import os.path as osp
 
 import numpy as np
 
-from .dicom_frames import DicomFrame
-from .series import SeriesError, note
+from a3d_det.datasets.ct_series.dicom_frames import DicomFrame
+from a3d_det.datasets.ct_series.series import SeriesError, note
 
 __all__ = ['decode_frames', 'frame_to_hu']
 
@@ -42,6 +42,15 @@ def frame_to_hu(arr: np.ndarray, frame: DicomFrame) -> np.ndarray:
 
 def _decode_file(ds) -> np.ndarray:
     return ds.pixel_array
+
+
+def _release(ds) -> None:
+    """Drop a decoded file's pixel data and pydicom's cached array (a long
+    series would otherwise hold its pixels three times)."""
+    if 'PixelData' in ds:
+        del ds.PixelData
+    if getattr(ds, '_pixel_array', None) is not None:
+        ds._pixel_array = None
 
 
 def decode_frames(frames: list[DicomFrame], series_uid: str, notes: list[str],
@@ -103,6 +112,7 @@ def decode_frames(frames: list[DicomFrame], series_uid: str, notes: list[str],
         remaining[fr.file] -= 1
         if not remaining[fr.file]:
             del cache[fr.file]
+            _release(fr.ds)
     parts = [f'{len(names)} file(s) in transfer syntax {syntax}: '
              + ', '.join(names[:5]) + (' ...' if len(names) > 5 else '')
              + f' ({message})'

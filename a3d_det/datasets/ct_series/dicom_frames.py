@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dicom_select import get
-from .series import note
+from a3d_det.datasets.ct_series.dicom_select import get
+from a3d_det.datasets.ct_series.series import note
 
 __all__ = ['DicomFrame', 'expand_frames', 'frame_value']
 
@@ -76,8 +76,9 @@ class DicomFrame:
         return normal / norm if norm > 0 else None
 
 
-def frame_value(ds, keyword: str, frame: int | None):
-    """``keyword`` of one frame: per-frame group, shared group, top level."""
+def frame_value(ds, keyword: str, frame: int | None, top_level: bool = True):
+    """``keyword`` of one frame: per-frame group, shared group, top level
+    (unless ``top_level`` is false)."""
     group = FUNCTIONAL_GROUP.get(keyword)
     if frame is not None and group is not None:
         for seq_name, index in (('PerFrameFunctionalGroupsSequence', frame),
@@ -88,7 +89,7 @@ def frame_value(ds, keyword: str, frame: int | None):
             items = seq[index].get(group)
             if items is not None and len(items) and get(items[0], keyword) is not None:
                 return get(items[0], keyword)
-    return get(ds, keyword)
+    return get(ds, keyword) if top_level else None
 
 
 def _floats(value, n: int) -> np.ndarray | None:
@@ -101,7 +102,7 @@ def _floats(value, n: int) -> np.ndarray | None:
     return arr if arr.shape == (n,) else None
 
 
-def _frame(f: str, ds, frame: int | None) -> DicomFrame:
+def _frame(f: str, ds, frame: int | None, n_frames: int = 1) -> DicomFrame:
     ps = _floats(frame_value(ds, 'PixelSpacing', frame), 2)
     thickness = (frame_value(ds, 'SpacingBetweenSlices', frame)
                  or frame_value(ds, 'SliceThickness', frame))
@@ -119,7 +120,10 @@ def _frame(f: str, ds, frame: int | None) -> DicomFrame:
                float(stack_pos if stack_pos is not None else (frame or 0)))
     return DicomFrame(
         file=f, ds=ds, frame=frame,
-        position=_floats(frame_value(ds, 'ImagePositionPatient', frame), 3),
+        # A top-level position is the first frame's at most: the frames of a
+        # multi-frame file without per-frame positions are ordered by number.
+        position=_floats(frame_value(ds, 'ImagePositionPatient', frame,
+                                     top_level=n_frames == 1), 3),
         orientation=_floats(frame_value(ds, 'ImageOrientationPatient', frame), 6),
         pixel_spacing=(float(ps[0]), float(ps[1])) if ps is not None else None,
         rescale=rescale,
@@ -149,7 +153,7 @@ def expand_frames(members: list, series_uid: str, notes: list[str]) -> list[Dico
         if per_frame is not None and len(per_frame) != n:
             note(notes, f'{f}: {len(per_frame)} per-frame functional groups for '
                  f'{n} frames; missing ones fall back to the shared group')
-        frames.extend(_frame(f, ds, i) for i in range(n))
+        frames.extend(_frame(f, ds, i, n) for i in range(n))
     if multi and any(fr.position is None for fr in frames if fr.frame is not None):
         note(notes, f'series {series_uid}: multi-frame file(s) without a '
              'position for every frame (PlanePositionSequence)')

@@ -6,8 +6,8 @@ import os.path as osp
 
 import numpy as np
 
-from .dicom_frames import DicomFrame
-from .series import LPS_TO_RAS, SeriesError, note
+from a3d_det.datasets.ct_series.dicom_frames import DicomFrame
+from a3d_det.datasets.ct_series.series import LPS_TO_RAS, SeriesError, note
 
 __all__ = ['order_frames', 'check_positions', 'slice_interval', 'dicom_affine']
 
@@ -40,7 +40,9 @@ def order_frames(frames: list[DicomFrame], series_uid: str,
     if all(fr.order_key is not None for fr in frames):
         if len(frames) > 1:
             note(notes, f'series {series_uid}: no ImagePositionPatient/'
-                 'ImageOrientationPatient; ordering by InstanceNumber')
+                 'ImageOrientationPatient; ordering by InstanceNumber'
+                 + (' and frame number' if any(fr.frame is not None for fr in frames)
+                    else ''))
         order = sorted(range(len(frames)), key=lambda i: frames[i].order_key)
         return [frames[i] for i in order], None
     if len(frames) > 1:

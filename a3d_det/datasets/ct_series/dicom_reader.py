@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dicom_decode import decode_frames
-from .dicom_frames import expand_frames
-from .dicom_order import check_positions, dicom_affine, order_frames
-from .dicom_order import slice_interval as measure_interval
-from .dicom_select import get, list_files, read_headers, select_series
-from .series import CTSeries, SeriesError, note, stack_slices, str_or_none
+from a3d_det.datasets.ct_series.dicom_decode import decode_frames
+from a3d_det.datasets.ct_series.dicom_frames import expand_frames
+from a3d_det.datasets.ct_series.dicom_order import check_positions, dicom_affine, order_frames
+from a3d_det.datasets.ct_series.dicom_order import slice_interval as measure_interval
+from a3d_det.datasets.ct_series.dicom_select import get, list_files, read_headers, select_series
+from a3d_det.datasets.ct_series.series import CTSeries, SeriesError, note, stack_slices, str_or_none
 
 __all__ = ['read_dicom_series']
 

@@ -11,7 +11,7 @@ import os
 import os.path as osp
 import warnings
 
-from .series import SeriesError, note
+from a3d_det.datasets.ct_series.series import SeriesError, note
 
 __all__ = ['list_files', 'read_headers', 'select_series', 'get']
 

@@ -16,7 +16,7 @@ import os.path as osp
 
 import numpy as np
 
-from .series import LPS_TO_RAS, CTSeries, SeriesError, note
+from a3d_det.datasets.ct_series.series import LPS_TO_RAS, CTSeries, SeriesError, note
 
 __all__ = ['read_nifti_series', 'is_nifti', 'DISPLAY_AXCODES']
 
@@ -28,6 +28,11 @@ def is_nifti(path: str) -> bool:
     """Whether ``path`` names a NIfTI file (``.nii`` or ``.nii.gz``)."""
     lower = path.lower()
     return lower.endswith('.nii') or lower.endswith('.nii.gz')
+
+
+def _single(value: float) -> float:
+    """The shortest decimal with ``value``'s single-precision value."""
+    return float(str(np.float32(value)))
 
 
 def _load(path: str):
@@ -93,11 +98,12 @@ def read_nifti_series(path: str, slice_interval: float | None = None) -> CTSerie
     back = ornt_transform(io_orientation(disp_affine), io_orientation(affine))
     volume = np.ascontiguousarray(display.transpose(2, 1, 0), dtype=np.float32)
 
-    # NIfTI headers hold the affine in single precision: spacings and
-    # positions are rounded to 1e-6 and 1e-5 mm, which gives back the decimal
-    # values of the DICOM headers a converted volume came from.
+    # NIfTI headers hold the affine in single precision: spacings are read
+    # as the shortest decimals of their single-precision values and positions
+    # rounded to 1e-5 mm, which gives back the decimal values of the DICOM
+    # headers a converted volume came from.
     col_mm, row_mm, slice_mm = np.linalg.norm(disp_affine[:3, :3], axis=0)
-    col_mm, row_mm = round(float(col_mm), 6), round(float(row_mm), 6)
+    col_mm, row_mm = _single(col_mm), _single(row_mm)
     lps = LPS_TO_RAS @ disp_affine          # to DICOM patient coordinates
     normal = np.cross(lps[:3, 0], lps[:3, 1])
     normal /= np.linalg.norm(normal)
@@ -108,7 +114,7 @@ def read_nifti_series(path: str, slice_interval: float | None = None) -> CTSerie
     if obliq < 0.999:
         note(notes, f'{osp.basename(path)}: slices are sheared against their '
              'normal (gantry tilt); the interval is measured along the normal')
-    interval = round(float(abs(lps[:3, 2] @ normal)), 6)
+    interval = _single(abs(lps[:3, 2] @ normal))
     if slice_interval is not None:
         if not slice_interval > 0:
             raise SeriesError(f'slice interval must be positive, got {slice_interval}')

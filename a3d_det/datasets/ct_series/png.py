@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 
-from ..deeplesion import SliceReadError, read_png_hu
-from .series import LPS_TO_RAS, CTSeries, SeriesError, note, stack_slices
+from a3d_det.datasets.ct_series.series import LPS_TO_RAS, CTSeries, SeriesError, note, stack_slices
+from a3d_det.datasets.deeplesion import SliceReadError, read_png_hu
 
 __all__ = ['read_png_series']
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 import os.path as osp
 
-from .dicom_reader import read_dicom_series
-from .nifti import is_nifti, read_nifti_series
-from .png import read_png_series
-from .series import CTSeries, SeriesError
+from a3d_det.datasets.ct_series.dicom_reader import read_dicom_series
+from a3d_det.datasets.ct_series.nifti import is_nifti, read_nifti_series
+from a3d_det.datasets.ct_series.png import read_png_series
+from a3d_det.datasets.ct_series.series import CTSeries, SeriesError
 
 __all__ = ['read_ct_series']
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...registry import TRANSFORMS
+from a3d_det.registry import TRANSFORMS
 
 
 @TRANSFORMS.register_module()

@@ -5,8 +5,8 @@ import numpy as np
 import torch
 from mmengine.structures import InstanceData
 
-from ...registry import TRANSFORMS
-from ...structures.lesion_data_sample import LesionDataSample
+from a3d_det.registry import TRANSFORMS
+from a3d_det.structures.lesion_data_sample import LesionDataSample
 
 
 @TRANSFORMS.register_module()

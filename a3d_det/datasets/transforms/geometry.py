@@ -9,7 +9,7 @@ last float32 bit differently from the 1-channel one: at most 1 ulp.)
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

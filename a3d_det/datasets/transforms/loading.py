@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 
-from ...registry import TRANSFORMS
-from ..deeplesion import INTERPOLATIONS, load_multislice, sample_neighbours
-from ..mask_rle import decode_mask
-from ..recist import recist_ellipse_mask
+from a3d_det.datasets.deeplesion import INTERPOLATIONS, load_multislice, sample_neighbours
+from a3d_det.datasets.mask_rle import decode_mask
+from a3d_det.datasets.recist import recist_ellipse_mask
+from a3d_det.registry import TRANSFORMS
 
 
 class MultiSliceLoading:
@@ -43,7 +42,7 @@ class MultiSliceLoading:
     the rule every multi-slice loader shares.
     """
 
-    def __init__(self, num_slices: int = 3, slice_interval: Optional[float] = 2.0,
+    def __init__(self, num_slices: int = 3, slice_interval: float | None = 2.0,
                  decode_threads: int = 2, interpolation: str = 'linear',
                  native_if_thicker: bool = False) -> None:
         if num_slices < 1 or num_slices % 2 == 0:
@@ -137,7 +136,7 @@ class LoadMultiSliceFromArray(MultiSliceLoading):
         if not 0 <= key < n:
             raise ValueError(f'key_index {key} is outside the volume (0..{n - 1})')
 
-        def read(i: int) -> Optional[np.ndarray]:
+        def read(i: int) -> np.ndarray | None:
             return np.asarray(volume[i], dtype=np.float32) if 0 <= i < n else None
 
         return sample_neighbours(read, key, native, **self.neighbour_options())

@@ -1,11 +1,10 @@
 """``PadCT``: pad H and W (bottom, right) to a multiple of a divisor."""
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 
-from ...registry import TRANSFORMS
+from a3d_det.registry import TRANSFORMS
 
 
 @TRANSFORMS.register_module()
@@ -14,7 +13,7 @@ class PadCT:
     multiples of ``size_divisor``; the slice axis is never padded. Sets
     ``pad_shape`` (H, W). ``pad_val`` defaults to the image minimum (air)."""
 
-    def __init__(self, size_divisor: int = 32, pad_val: Optional[float] = None) -> None:
+    def __init__(self, size_divisor: int = 32, pad_val: float | None = None) -> None:
         if size_divisor < 1:
             raise ValueError(f'size_divisor must be positive, got {size_divisor}')
         self.size_divisor = size_divisor

@@ -4,8 +4,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...registry import TRANSFORMS
-from .geometry import apply_by_chunks, clip_and_drop, masks_hwm, masks_mhw
+from a3d_det.datasets.transforms.geometry import (apply_by_chunks, clip_and_drop, masks_hwm,
+                                                  masks_mhw)
+from a3d_det.registry import TRANSFORMS
 
 
 @TRANSFORMS.register_module()

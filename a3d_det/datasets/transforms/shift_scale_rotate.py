@@ -1,13 +1,13 @@
 """``RandomShiftScaleRotate``: the paper's random shift, rescaling and rotation."""
 from __future__ import annotations
 
-from typing import Optional
 
 import cv2
 import numpy as np
 
-from ...registry import TRANSFORMS
-from .geometry import apply_by_chunks, clip_and_drop, masks_hwm, masks_mhw
+from a3d_det.datasets.transforms.geometry import (apply_by_chunks, clip_and_drop, masks_hwm,
+                                                  masks_mhw)
+from a3d_det.registry import TRANSFORMS
 
 #: ``interpolation`` option -> OpenCV flag (image; masks are always nearest).
 INTERPOLATIONS = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC}
@@ -86,7 +86,7 @@ class RandomShiftScaleRotate:
 
     def __init__(self, shift_limit: float = 0.04, scale_limit: float = 0.2,
                  rotate_limit: float = 15.0, prob: float = 0.8,
-                 border_value: Optional[float] = None, min_size: float = 2.0,
+                 border_value: float | None = None, min_size: float = 2.0,
                  interpolation: str = 'bilinear', border_mode: str = 'constant',
                  box_mode: str = 'ellipse') -> None:
         if not 0.0 <= prob <= 1.0:

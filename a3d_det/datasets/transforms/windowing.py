@@ -1,10 +1,10 @@
 """``WindowCT``: HU -> network input range (Sec. 3.1)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from ...registry import TRANSFORMS
-from ..deeplesion import DEFAULT_WINDOW, windowing
+from a3d_det.datasets.deeplesion import DEFAULT_WINDOW, windowing
+from a3d_det.registry import TRANSFORMS
 
 
 @TRANSFORMS.register_module()

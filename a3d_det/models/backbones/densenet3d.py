@@ -6,17 +6,17 @@ import contextlib
 import os
 import re
 import warnings
-from typing import ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import ContextManager
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from a3d_det.models.backbones.norm import build_norm_layer
 from a3d_det.models.fusion import BaseFusionConv, NoFusionConv
 from a3d_det.registry import MODELS
-
-from .norm import build_norm_layer
 
 # torchvision's densenet121 keys of the layers the truncated network drops.
 _TRUNCATED = re.compile(r'^(denseblock4|transition3|norm5)\.')
@@ -46,7 +46,7 @@ def _keep_norm_statistics(norm: nn.Module) -> Iterator[None]:
                 getattr(norm, name).copy_(value)
 
 
-def _call(op: nn.Module, x: Tensor, thickness: Optional[Tensor]) -> Tensor:
+def _call(op: nn.Module, x: Tensor, thickness: Tensor | None) -> Tensor:
     """Run a fusion operator, passing ``thickness`` only to those that take it."""
     if getattr(op, 'takes_thickness', False):
         return op(x, thickness)
@@ -72,14 +72,14 @@ class _DenseLayer(nn.Module):
                                        kernel_size=3, padding=1, num_slices=num_slices))
         self.memory_efficient = memory_efficient
 
-    def _checkpoint_contexts(self) -> Tuple[ContextManager, ContextManager]:
+    def _checkpoint_contexts(self) -> tuple[ContextManager, ContextManager]:
         return contextlib.nullcontext(), _keep_norm_statistics(self.norm1)
 
-    def bottleneck(self, *features: Tensor, thickness: Optional[Tensor] = None) -> Tensor:
+    def bottleneck(self, *features: Tensor, thickness: Tensor | None = None) -> Tensor:
         x = torch.cat(features, 1)
         return _call(self.conv1, self.relu1(self.norm1(x)), thickness)
 
-    def forward(self, features: List[Tensor], thickness: Optional[Tensor]) -> Tensor:
+    def forward(self, features: list[Tensor], thickness: Tensor | None) -> Tensor:
         """``features``: the block input and every earlier layer's output, each
         ``(B, C_i, D, H, W)``; returns ``(B, growth_rate, D, H, W)``."""
         if self.memory_efficient and self.training \
@@ -106,7 +106,7 @@ class _DenseBlock(nn.ModuleDict):
         for i in range(num_layers):
             self[f'denselayer{i + 1}'] = _DenseLayer(in_channels + i * growth, **layer_kwargs)
 
-    def forward(self, x: Tensor, thickness: Optional[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, thickness: Tensor | None) -> Tensor:
         features = [x]
         for layer in self.values():
             features.append(layer(features, thickness))
@@ -172,12 +172,12 @@ class DenseNet3D(BaseModule):
     transitions' batch norm, as in the official code).
     """
 
-    def __init__(self, num_slices: int = 3, fusion: Optional[dict] = None,
-                 pretrained: Optional[str] = None, memory_efficient: bool = False,
-                 norm_cfg: Optional[dict] = None, frozen_stages: int = -1,
+    def __init__(self, num_slices: int = 3, fusion: dict | None = None,
+                 pretrained: str | None = None, memory_efficient: bool = False,
+                 norm_cfg: dict | None = None, frozen_stages: int = -1,
                  norm_eval: bool = False, in_channels: int = 1, growth_rate: int = 32,
                  block_config: Sequence[int] = (6, 12, 24), num_init_features: int = 64,
-                 bn_size: int = 4, init_cfg: Optional[dict] = None) -> None:
+                 bn_size: int = 4, init_cfg: dict | None = None) -> None:
         if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
             # mmdet's pattern; the file is a 2D torchvision state_dict, so it
             # goes through the conversion of ``load_pretrained``, not
@@ -229,8 +229,8 @@ class DenseNet3D(BaseModule):
             channels += num_layers * growth_rate
             out_channels.append(channels)
             strides.append(stride)
-        self.out_channels: Tuple[int, ...] = tuple(out_channels)
-        self.strides: Tuple[int, ...] = tuple(strides)
+        self.out_channels: tuple[int, ...] = tuple(out_channels)
+        self.strides: tuple[int, ...] = tuple(strides)
 
         self._init_random()
         self._freeze_stages()
@@ -284,7 +284,7 @@ class DenseNet3D(BaseModule):
         if not isinstance(state, dict):
             raise ValueError(f'{path}: expected a state_dict (a dict of tensors), '
                              f'got {type(state).__name__}')
-        source: Dict[str, Tensor] = {}
+        source: dict[str, Tensor] = {}
         ignored = []
         for key, value in state.items():
             key = _OLD_STYLE.sub(r'\1\2', key)
@@ -297,7 +297,7 @@ class DenseNet3D(BaseModule):
 
         used, missing, mismatched = set(), [], []
 
-        def take(key: str, shape: Tuple[int, ...]) -> Optional[Tensor]:
+        def take(key: str, shape: tuple[int, ...]) -> Tensor | None:
             if key not in source:
                 if not key.endswith('num_batches_tracked'):   # absent in old files
                     missing.append(key)
@@ -343,7 +343,7 @@ class DenseNet3D(BaseModule):
                           f'DenseNet3D: {unexpected[:10]}')
 
     # -- freezing --------------------------------------------------------------
-    def _stage_modules(self, stage: int) -> List[nn.Module]:
+    def _stage_modules(self, stage: int) -> list[nn.Module]:
         if stage == 0:
             return [self.conv0, self.norm0]
         mods = [getattr(self, f'denseblock{stage}')]
@@ -358,7 +358,7 @@ class DenseNet3D(BaseModule):
                 for p in m.parameters():
                     p.requires_grad = False
 
-    def train(self, mode: bool = True) -> 'DenseNet3D':
+    def train(self, mode: bool = True) -> DenseNet3D:
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -368,7 +368,7 @@ class DenseNet3D(BaseModule):
         return self
 
     # -- forward ---------------------------------------------------------------
-    def forward(self, x: Tensor, thickness: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor, thickness: Tensor | None = None) -> tuple[Tensor, ...]:
         """``(B, in_channels, D, H, W)`` -> three ``(B, C_i, D, H/s_i, W/s_i)``."""
         if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] != self.num_slices:
             raise ValueError(f'DenseNet3D expects (B, {self.in_channels}, '

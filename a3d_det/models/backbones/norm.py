@@ -4,11 +4,11 @@ mmengine registers no normalisation layers (that was mmcv), so the few the
 backbone needs are mapped here: ``BN3d`` (one process), ``SyncBN`` (the
 paper's multi-GPU setting) and ``GN``.
 """
-from typing import Dict
+from __future__ import annotations
 
 from torch import nn
 
-NORM_LAYERS: Dict[str, type] = {
+NORM_LAYERS: dict[str, type] = {
     'BN3d': nn.BatchNorm3d,
     'SyncBN': nn.SyncBatchNorm,
     'GN': nn.GroupNorm,

@@ -12,11 +12,10 @@ import torchvision
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from a3d_det.models.backbones.norm import build_norm_layer
 from a3d_det.models.fusion import slice_thickness
 from a3d_det.models.fusion.convert import convert_modules, load_2d_state_dict
 from a3d_det.registry import MODELS
-
-from .norm import build_norm_layer
 
 _ARCHS = {18: 'resnet18', 34: 'resnet34', 50: 'resnet50', 101: 'resnet101'}
 _STAGES = ('layer1', 'layer2', 'layer3')
@@ -195,7 +194,7 @@ class ResNet3D(BaseModule):
                 for p in m.parameters():
                     p.requires_grad = False
 
-    def train(self, mode: bool = True) -> 'ResNet3D':
+    def train(self, mode: bool = True) -> ResNet3D:
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

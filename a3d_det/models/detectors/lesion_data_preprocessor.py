@@ -1,6 +1,8 @@
 """Batching of multi-slice CT inputs: pads H and W, never the slice axis."""
+from __future__ import annotations
+
 import math
-from typing import List, Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseDataPreprocessor
@@ -53,7 +55,7 @@ class LesionDataPreprocessor(BaseDataPreprocessor):
         """
         data = self.cast_data(data)
         inputs = self._as_list(data['inputs'])
-        data_samples: Optional[Sequence] = data.get('data_samples')
+        data_samples: Sequence | None = data.get('data_samples')
         channels_depth = {tuple(x.shape[:2]) for x in inputs}
         if len(channels_depth) != 1:
             raise ValueError('LesionDataPreprocessor: all inputs of a batch need '
@@ -72,7 +74,7 @@ class LesionDataPreprocessor(BaseDataPreprocessor):
         return dict(inputs=batch, data_samples=data_samples)
 
     @staticmethod
-    def _as_list(inputs: Union[Tensor, List[Tensor]]) -> List[Tensor]:
+    def _as_list(inputs: Tensor | list[Tensor]) -> list[Tensor]:
         """Check shapes: a (B, 1, D, H, W) tensor or a list of (1, D, H, W) tensors."""
         if isinstance(inputs, Tensor):
             if inputs.dim() != 5:

@@ -1,5 +1,7 @@
 """The universal lesion detector of the A3D paper (Sec. 2.3, Fig. 2): Mask R-CNN on a 3D backbone."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModel
@@ -43,9 +45,9 @@ class LesionMaskRCNN(BaseModel):
                  neck: dict,
                  rpn_head: dict,
                  roi_head: dict,
-                 data_preprocessor: Optional[dict] = None,
+                 data_preprocessor: dict | None = None,
                  with_mask_in_val: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: dict | None = None) -> None:
         preprocessor = MODELS.build(
             dict(type='LesionDataPreprocessor') if data_preprocessor is None
             else data_preprocessor)
@@ -63,19 +65,19 @@ class LesionMaskRCNN(BaseModel):
         self.uses_thickness = any(getattr(m, 'takes_thickness', False)
                                   for m in self.backbone.modules())
 
-    def val_step(self, data: Union[dict, tuple, list]) -> List[LesionDataSample]:
+    def val_step(self, data: dict | tuple | list) -> list[LesionDataSample]:
         """Validation loop: ``predict`` with masks only if ``with_mask_in_val``."""
         data = self.data_preprocessor(data, False)
         return self.predict(**data, with_mask=self.with_mask_in_val)
 
-    def test_step(self, data: Union[dict, tuple, list]) -> List[LesionDataSample]:
+    def test_step(self, data: dict | tuple | list) -> list[LesionDataSample]:
         """Test loop (and inference): as :meth:`val_step`."""
         return self.val_step(data)
 
     def forward(self, inputs: Tensor,
-                data_samples: Optional[List[LesionDataSample]] = None,
+                data_samples: list[LesionDataSample] | None = None,
                 mode: str = 'tensor'
-                ) -> Union[Dict[str, Tensor], List[LesionDataSample], Tuple[Tensor, ...]]:
+                ) -> dict[str, Tensor] | list[LesionDataSample] | tuple[Tensor, ...]:
         """
         Args:
             inputs: (B, 1, D, H, W) batch from the data preprocessor.
@@ -92,7 +94,7 @@ class LesionMaskRCNN(BaseModel):
         raise ValueError(f"LesionMaskRCNN: mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
     def extract_feat(self, inputs: Tensor,
-                     data_samples: Optional[Sequence[LesionDataSample]] = None) -> Tensor:
+                     data_samples: Sequence[LesionDataSample] | None = None) -> Tensor:
         """(B, 1, D, H, W) -> (B, C, H/4, W/4) 2D map of the key slice."""
         if inputs.dim() != 5 or inputs.shape[2] != self.backbone.num_slices:
             raise ValueError(
@@ -106,7 +108,7 @@ class LesionMaskRCNN(BaseModel):
         # 2. Neck: D x 1 x 1 squeeze, lateral, top-down -> (B, C, H/4, W/4).
         return self.neck(feats)
 
-    def loss(self, inputs: Tensor, data_samples: Sequence[LesionDataSample]) -> Dict[str, Tensor]:
+    def loss(self, inputs: Tensor, data_samples: Sequence[LesionDataSample]) -> dict[str, Tensor]:
         """Training losses: ``loss_rpn_cls``, ``loss_rpn_bbox``, ``loss_cls``, ``loss_bbox``, ``loss_mask``."""
         gts = [s.gt_instances for s in data_samples]
         for s, gt in zip(data_samples, gts):
@@ -127,7 +129,7 @@ class LesionMaskRCNN(BaseModel):
 
     def predict(self, inputs: Tensor,
                 data_samples: Sequence[LesionDataSample],
-                with_mask: bool = True) -> List[LesionDataSample]:
+                with_mask: bool = True) -> list[LesionDataSample]:
         """Detections on the key slices, in original image pixels.
 
         Args:
@@ -150,8 +152,8 @@ class LesionMaskRCNN(BaseModel):
         return list(data_samples)
 
     def _forward(self, inputs: Tensor,
-                 data_samples: Optional[Sequence[LesionDataSample]] = None
-                 ) -> Tuple[Tensor, ...]:
+                 data_samples: Sequence[LesionDataSample] | None = None
+                 ) -> tuple[Tensor, ...]:
         """Raw outputs, no post-processing.
 
         Returns:
@@ -167,7 +169,7 @@ class LesionMaskRCNN(BaseModel):
 
 
 def _image_list(inputs: Tensor,
-                data_samples: Optional[Sequence[LesionDataSample]]) -> ImageList:
+                data_samples: Sequence[LesionDataSample] | None) -> ImageList:
     """torchvision ``ImageList``: the (B, 1, D, H, W) batch and each image's (h, w) before padding."""
     full = (int(inputs.shape[-2]), int(inputs.shape[-1]))
     if data_samples is None:
@@ -178,8 +180,8 @@ def _image_list(inputs: Tensor,
     return ImageList(inputs, sizes)
 
 
-def _thickness(data_samples: Optional[Sequence[LesionDataSample]],
-               device: torch.device, check: bool = False) -> Optional[Tensor]:
+def _thickness(data_samples: Sequence[LesionDataSample] | None,
+               device: torch.device, check: bool = False) -> Tensor | None:
     """(B,) float32 slice thickness in mm from the samples' meta, or None when absent.
 
     With ``check`` (a backbone operator reads it), the host values are

@@ -1,10 +1,11 @@
 """A3D, asymmetric 3D context fusion (paper Sec. 2.2, Algorithm 1)."""
+from __future__ import annotations
+
 import torch
 from torch import Tensor, nn
 
+from a3d_det.models.fusion.base import BaseFusionConv
 from a3d_det.registry import MODELS
-
-from .base import BaseFusionConv
 
 
 def fuse_slices(x: Tensor, fusion_weight: Tensor) -> Tensor:

@@ -1,16 +1,15 @@
 """ACS (paper Sec. 2.1 (d)): axial, coronal and sagittal views of one 2D kernel."""
-from typing import List, Tuple
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from a3d_det.models.fusion.base import BaseFusionConv
 from a3d_det.registry import MODELS
 
-from .base import BaseFusionConv
 
-
-def acs_split(out_channels: int) -> List[int]:
+def acs_split(out_channels: int) -> list[int]:
     """Output channels of the axial, coronal and sagittal views: ``Cout``
     split in three, the first ``Cout mod 3`` groups one channel larger."""
     base, extra = divmod(out_channels, 3)
@@ -39,15 +38,15 @@ class ACSConv(BaseFusionConv):
         super().__init__(*args, **kwargs)
         self.split = acs_split(self.out_channels)
 
-    def view_kernels(self) -> Tuple[Tensor, Tensor, Tensor]:
+    def view_kernels(self) -> tuple[Tensor, Tensor, Tensor]:
         """The axial ``(Ca, Cin, 1, K, K)``, coronal ``(Cc, Cin, K, 1, K)`` and
         sagittal ``(Cs, Cin, K, K, 1)`` kernels carved from ``weight``."""
         wa, wc, ws = torch.split(self.weight, self.split, dim=0)
         return wa.unsqueeze(2), wc.unsqueeze(3), ws.unsqueeze(4)
 
     @staticmethod
-    def _conv_view(x: Tensor, weight: Tensor, bias, stride: Tuple[int, int],
-                   padding: Tuple[int, int, int]) -> Tensor:
+    def _conv_view(x: Tensor, weight: Tensor, bias, stride: tuple[int, int],
+                   padding: tuple[int, int, int]) -> Tensor:
         # A negative padding (a view whose kernel is 1 where the 2D kernel was
         # K) is a crop, so that every view has the 2D output size.
         crop = [max(-p, 0) for p in padding]

@@ -6,9 +6,8 @@ import math
 import torch
 from torch import Tensor
 
+from a3d_det.models.fusion.base import PAD_MODES, BaseFusionConv, shift_slices
 from a3d_det.registry import MODELS
-
-from .base import PAD_MODES, BaseFusionConv, shift_slices
 
 
 def check_thickness(values, where: str = 'thickness') -> None:

@@ -7,16 +7,16 @@ and padding act in-plane only; the number of slices ``D`` is kept.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IntOrPair = Union[int, Tuple[int, int]]
+IntOrPair = int | tuple[int, int]
 
 
-def _as_pair(value: IntOrPair, name: str) -> Tuple[int, int]:
+def _as_pair(value: IntOrPair, name: str) -> tuple[int, int]:
     """Turn ``int`` or ``(a, b)`` into a pair of non-negative ints."""
     if isinstance(value, int):
         pair = (value, value)
@@ -35,7 +35,7 @@ PAD_MODES = ('zero', 'own')
 
 
 def shift_slices(x: Tensor, n_fold: int = 8,
-                 alpha: Optional[Tensor] = None, pad_mode: str = 'zero') -> Tensor:
+                 alpha: Tensor | None = None, pad_mode: str = 'zero') -> Tensor:
     """Channel shift along depth used by TSM and AlignShift (Sec. 2.1 (e)).
 
     With ``fold = C // n_fold``: channels ``[0, fold)`` take the next slice's
@@ -131,7 +131,7 @@ class BaseFusionConv(nn.Module):
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
 
-    def _weight_shape(self) -> Tuple[int, ...]:
+    def _weight_shape(self) -> tuple[int, ...]:
         k = self.kernel_size
         return (self.out_channels, self.in_channels, k, k)
 
@@ -146,7 +146,7 @@ class BaseFusionConv(nn.Module):
     # -- 2D -> 3D conversion -------------------------------------------------
     @torch.no_grad()
     def load_conv2d_weight(self, weight: Tensor,
-                           bias: Optional[Tensor] = None) -> None:
+                           bias: Tensor | None = None) -> None:
         """Load a 2D kernel ``(Cout, Cin, K, K)`` (and bias) by this operator's
         conversion rule (the rule of ``from_conv2d``)."""
         expected = (self.out_channels, self.in_channels,
@@ -168,7 +168,7 @@ class BaseFusionConv(nn.Module):
 
     @classmethod
     def from_conv2d(cls, conv2d: nn.Conv2d, num_slices: int = 3,
-                    **options: Any) -> 'BaseFusionConv':
+                    **options: Any) -> BaseFusionConv:
         """Convert a (pretrained) ``nn.Conv2d`` into this operator.
 
         On an input constant along depth the result reproduces ``conv2d`` on
@@ -204,7 +204,7 @@ class BaseFusionConv(nn.Module):
             raise ValueError(f'{type(self).__name__} expects (B, {self.in_channels}, '
                              f'D, H, W), got {tuple(x.shape)}')
 
-    def conv_slices(self, x: Tensor, weight: Optional[Tensor] = None) -> Tensor:
+    def conv_slices(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """The 1 x K x K convolution of every slice with the 2D kernel.
 
         Args:

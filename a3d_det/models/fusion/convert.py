@@ -33,9 +33,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from a3d_det.models.fusion.base import BaseFusionConv
 from a3d_det.registry import MODELS
-
-from .base import BaseFusionConv
 
 _THICKNESS: contextvars.ContextVar[Tensor | float | None] = \
     contextvars.ContextVar('a3d_det_slice_thickness', default=None)

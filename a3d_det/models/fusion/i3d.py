@@ -1,12 +1,11 @@
 """I3D (paper Sec. 2.1 (b)): a full K x K x K convolution inflated from 2D."""
-from typing import Tuple
+from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor
 
+from a3d_det.models.fusion.base import BaseFusionConv
 from a3d_det.registry import MODELS
-
-from .base import BaseFusionConv
 
 
 @MODELS.register_module()
@@ -24,7 +23,7 @@ class I3DConv(BaseFusionConv):
 
     depth_kernel = True
 
-    def _weight_shape(self) -> Tuple[int, ...]:
+    def _weight_shape(self) -> tuple[int, ...]:
         k = self.kernel_size
         return (self.out_channels, self.in_channels, k, k, k)
 

@@ -1,9 +1,10 @@
 """No fusion (paper Sec. 2.1 (a)): a 2D convolution on every slice."""
+from __future__ import annotations
+
 from torch import Tensor
 
+from a3d_det.models.fusion.base import BaseFusionConv
 from a3d_det.registry import MODELS
-
-from .base import BaseFusionConv
 
 
 @MODELS.register_module()

@@ -1,13 +1,12 @@
 """P3D (paper Sec. 2.1 (c)): 1 x K x K convolution, then a depth convolution."""
-from typing import Optional
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from a3d_det.models.fusion.base import BaseFusionConv
 from a3d_det.registry import MODELS
-
-from .base import BaseFusionConv
 
 
 @MODELS.register_module()
@@ -30,7 +29,7 @@ class P3DConv(BaseFusionConv):
     ``forward(x)``: ``(B, Cin, D, H, W)`` -> ``(B, Cout, D, H', W')``.
     """
 
-    def __init__(self, *args, depth_kernel_size: Optional[int] = None, **kwargs) -> None:
+    def __init__(self, *args, depth_kernel_size: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if depth_kernel_size is None:
             depth_kernel_size = self.kernel_size if self.kernel_size > 1 else 3

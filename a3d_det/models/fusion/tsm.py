@@ -1,9 +1,10 @@
 """TSM (paper Sec. 2.1 (e)): shift channels to adjacent slices, then 2D conv."""
+from __future__ import annotations
+
 from torch import Tensor
 
+from a3d_det.models.fusion.base import BaseFusionConv, shift_slices
 from a3d_det.registry import MODELS
-
-from .base import BaseFusionConv, shift_slices
 
 
 @MODELS.register_module()

@@ -1,5 +1,5 @@
 """Fully convolutional mask head (Mask R-CNN, He et al. 2017, Fig. 4)."""
-from typing import Dict
+from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
@@ -56,7 +56,7 @@ class FCNMaskHead(nn.Module):
         return self.conv_logits(self.relu(self.upsample(self.convs(roi_feats))))
 
     def loss(self, mask_logits: Tensor, mask_targets: Tensor,
-             labels: Tensor) -> Dict[str, Tensor]:
+             labels: Tensor) -> dict[str, Tensor]:
         """
         Args:
             mask_logits: (P, num_classes, M, M) logits of the positive RoIs.

@@ -3,16 +3,18 @@
 Written on torchvision's ops instead of using ``torchvision``'s ``RoIHeads``,
 which hard-codes a smooth-L1 beta of 1/9 and a BCE mask loss.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
 
+from a3d_det.models.heads.mask_paste import paste_masks_in_image
+from a3d_det.models.heads.torchvision_adapter import from_torchvision_labels, to_torchvision_labels
 from a3d_det.registry import MODELS, TASK_UTILS
-from .mask_paste import paste_masks_in_image
-from .torchvision_adapter import from_torchvision_labels, to_torchvision_labels
 
 
 @MODELS.register_module()
@@ -82,7 +84,7 @@ class LesionRoIHead(nn.Module):
 
     # ------------------------------------------------------------------ training
     def _sample(self, proposals: Tensor, gt_bboxes: Tensor, gt_labels: Tensor
-                ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Match and sample the RoIs of one image.
 
         Args:
@@ -117,7 +119,7 @@ class LesionRoIHead(nn.Module):
 
     def loss(self, feature: Tensor, proposals: Sequence[Tensor],
              gt_bboxes: Sequence[Tensor], gt_labels: Sequence[Tensor],
-             gt_masks: Sequence[Tensor]) -> Dict[str, Tensor]:
+             gt_masks: Sequence[Tensor]) -> dict[str, Tensor]:
         """
         Args:
             feature: (B, C, H/s, W/s) neck output.
@@ -153,7 +155,7 @@ class LesionRoIHead(nn.Module):
         return losses
 
     # ----------------------------------------------------------------- inference
-    def forward(self, feature: Tensor, proposals: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
+    def forward(self, feature: Tensor, proposals: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
         """Raw box-head outputs on the proposals (for ``tensor`` mode).
 
         Returns:
@@ -163,7 +165,7 @@ class LesionRoIHead(nn.Module):
 
     def predict(self, feature: Tensor, proposals: Sequence[Tensor],
                 batch_img_metas: Sequence[dict],
-                with_mask: bool = True) -> List[InstanceData]:
+                with_mask: bool = True) -> list[InstanceData]:
         """
         Args:
             feature: (B, C, H/s, W/s) neck output.
@@ -214,7 +216,7 @@ class LesionRoIHead(nn.Module):
         return results
 
     def _to_original(self, boxes: Tensor, scores: Tensor, labels: Tensor,
-                     mask_probs: Optional[Tensor], meta: dict) -> InstanceData:
+                     mask_probs: Tensor | None, meta: dict) -> InstanceData:
         """Rescale (N, 4) input-pixel boxes and paste (N, M, M) masks (when
         given) into the original image."""
         img_shape = tuple(meta['img_shape'][:2])

@@ -1,14 +1,13 @@
 """One-level region proposal network (Faster R-CNN RPN) on torchvision's blocks."""
-from typing import Dict, List, Optional, Tuple
+from __future__ import annotations
 
 import torch
 from torch import Tensor
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 
+from a3d_det.models.heads.torchvision_adapter import MinIoUMatcher
 from a3d_det.registry import MODELS, TASK_UTILS
-
-from .torchvision_adapter import MinIoUMatcher
 
 
 @MODELS.register_module()
@@ -52,8 +51,8 @@ class LesionRPNHead(RegionProposalNetwork):
                  bg_iou_thresh: float = 0.3,
                  batch_size_per_image: int = 32,
                  positive_fraction: float = 0.5,
-                 pre_nms_top_n: Optional[Dict[str, int]] = None,
-                 post_nms_top_n: Optional[Dict[str, int]] = None,
+                 pre_nms_top_n: dict[str, int] | None = None,
+                 post_nms_top_n: dict[str, int] | None = None,
                  nms_thresh: float = 0.7,
                  min_pos_iou: float = 0.0,
                  allowed_border: float = -1,
@@ -80,8 +79,8 @@ class LesionRPNHead(RegionProposalNetwork):
         self.allowed_border = allowed_border
 
     def forward(self, images: ImageList, feature: Tensor,  # type: ignore[override]
-                gt_bboxes: Optional[List[Tensor]] = None
-                ) -> Tuple[List[Tensor], Dict[str, Tensor]]:
+                gt_bboxes: list[Tensor] | None = None
+                ) -> tuple[list[Tensor], dict[str, Tensor]]:
         """
         Args:
             images: the padded batch (``tensors`` (B, 1, D, H, W); anchors read
@@ -103,8 +102,8 @@ class LesionRPNHead(RegionProposalNetwork):
                    'loss_rpn_bbox': losses['loss_rpn_box_reg']} if losses else {}
         return proposals, renamed
 
-    def assign_targets_to_anchors(self, anchors: List[Tensor], targets: List[Dict[str, Tensor]]
-                                  ) -> Tuple[List[Tensor], List[Tensor]]:
+    def assign_targets_to_anchors(self, anchors: list[Tensor], targets: list[dict[str, Tensor]]
+                                  ) -> tuple[list[Tensor], list[Tensor]]:
         """torchvision's anchor labels (1 / 0 / -1), then anchors crossing the
         padded input's border by more than ``allowed_border`` set to -1."""
         labels, matched = super().assign_targets_to_anchors(anchors, targets)
@@ -117,7 +116,7 @@ class LesionRPNHead(RegionProposalNetwork):
                 lab.masked_fill_(~inside, -1.0)
         return labels, matched
 
-    def head_outputs(self, feature: Tensor) -> Tuple[Tensor, Tensor]:
+    def head_outputs(self, feature: Tensor) -> tuple[Tensor, Tensor]:
         """Raw predictor outputs: objectness (B, A, h, w), deltas (B, 4A, h, w)."""
         objectness, deltas = self.head([feature])
         return objectness[0], deltas[0]

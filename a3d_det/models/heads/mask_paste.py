@@ -9,7 +9,6 @@ boxes and bilinear resize -- but copies the integer boxes to the host once.
 """
 from __future__ import annotations
 
-from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +33,7 @@ def _expand_boxes(boxes: Tensor, scale: float) -> Tensor:
     return expanded
 
 
-def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: Tuple[int, int],
+def paste_masks_in_image(masks: Tensor, boxes: Tensor, img_shape: tuple[int, int],
                          padding: int = 1) -> Tensor:
     """Resize each mask to its box and place it in an empty image.
 

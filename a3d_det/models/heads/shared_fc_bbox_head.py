@@ -1,5 +1,5 @@
 """RoI box head with shared fully connected layers (Faster R-CNN / FPN box head)."""
-from typing import Dict, Tuple
+from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
@@ -58,7 +58,7 @@ class SharedFCBBoxHead(nn.Module):
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_bbox = MODELS.build(loss_bbox)
 
-    def forward(self, roi_feats: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, roi_feats: Tensor) -> tuple[Tensor, Tensor]:
         """
         Args:
             roi_feats: (N, C, S, S) RoI-aligned features.
@@ -70,7 +70,7 @@ class SharedFCBBoxHead(nn.Module):
         return self.fc_cls(x), self.fc_reg(x)
 
     def loss(self, cls_score: Tensor, bbox_pred: Tensor, labels: Tensor,
-             bbox_targets: Tensor) -> Dict[str, Tensor]:
+             bbox_targets: Tensor) -> dict[str, Tensor]:
         """
         Args:
             cls_score: (N, num_classes + 1) logits of the N sampled RoIs.

@@ -10,6 +10,8 @@ exactly one place:
 * a3d_det (mmdet convention): ``0`` = lesion, no background label;
 * torchvision: ``0`` = background, ``1`` = lesion.
 """
+from __future__ import annotations
+
 import torch
 from torch import Tensor
 from torchvision.models.detection import _utils as det_utils
@@ -20,7 +22,7 @@ from torchvision.ops import RoIAlign
 from a3d_det.registry import MODELS, TASK_UTILS
 
 __all__ = ['BoxCoder', 'Matcher', 'MinIoUMatcher', 'BalancedPositiveNegativeSampler',
-           'AnchorGenerator', 'RoIAlign', 'paste_masks_in_image',
+           'AnchorGenerator', 'CenterOffsetAnchorGenerator', 'RoIAlign', 'paste_masks_in_image',
            'to_torchvision_labels', 'from_torchvision_labels']
 
 # Box coder (Faster R-CNN deltas); ``weights`` are the inverse target stds,
@@ -64,6 +66,34 @@ BalancedPositiveNegativeSampler = TASK_UTILS.register_module(
     name='BalancedPositiveNegativeSampler',
     module=det_utils.BalancedPositiveNegativeSampler)
 TASK_UTILS.register_module(name='AnchorGenerator', module=AnchorGenerator)
+
+
+@TASK_UTILS.register_module()
+class CenterOffsetAnchorGenerator(AnchorGenerator):
+    """torchvision's ``AnchorGenerator`` with the anchor centres moved by
+    ``center_offset`` of the stride.
+
+    torchvision centres the anchors of feature cell ``i`` at ``i * stride``;
+    mmdet v1 (the published code) at ``i * stride + (base_size - 1) / 2`` in
+    its inclusive pixel convention, i.e. ``(i + 0.5) * stride`` in pixel-edge
+    coordinates: ``center_offset=0.5`` gives the published anchors (same
+    rounded widths and heights, centres half a stride further).
+    """
+
+    def __init__(self, sizes=((128, 256, 512),), aspect_ratios=((0.5, 1.0, 2.0),),
+                 center_offset: float = 0.0) -> None:
+        super().__init__(sizes, aspect_ratios)
+        self.center_offset = float(center_offset)
+
+    def grid_anchors(self, grid_sizes, strides):
+        anchors = super().grid_anchors(grid_sizes, strides)
+        if not self.center_offset:
+            return anchors
+        out = []
+        for a, (stride_h, stride_w) in zip(anchors, strides):
+            shift = torch.stack([stride_w, stride_h, stride_w, stride_h]).to(a)
+            out.append(a + shift * self.center_offset)
+        return out
 MODELS.register_module(name='RoIAlign', module=RoIAlign)
 
 # torchvision's label of the first foreground class.

@@ -1,4 +1,6 @@
 """Per-pixel binary cross-entropy mask loss (Mask R-CNN, He et al. 2017, Sec. 3)."""
+from __future__ import annotations
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -1,4 +1,6 @@
 """Softmax cross-entropy classification loss of the RoI box head."""
+from __future__ import annotations
+
 from torch import Tensor, nn
 import torch.nn.functional as F
 

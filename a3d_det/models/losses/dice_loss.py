@@ -1,4 +1,6 @@
 """Dice loss of the mask head (the official A3D/AlignShift configuration)."""
+from __future__ import annotations
+
 from torch import Tensor, nn
 
 from a3d_det.registry import MODELS

@@ -1,5 +1,5 @@
 """Smooth-L1 box regression loss (Fast R-CNN, Girshick 2015, Eq. 3)."""
-from typing import Optional
+from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,7 +27,7 @@ class SmoothL1Loss(nn.Module):
         self.loss_weight = loss_weight
 
     def forward(self, pred: Tensor, target: Tensor,
-                avg_factor: Optional[float] = None) -> Tensor:
+                avg_factor: float | None = None) -> Tensor:
         """
         Args:
             pred: (N, 4) predicted deltas (positive samples only).

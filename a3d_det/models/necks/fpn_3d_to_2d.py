@@ -1,5 +1,7 @@
 """3D-to-2D feature pyramid of the A3D detector (paper Sec. 2.3, Fig. 2)."""
-from typing import Sequence
+from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn

@@ -10,7 +10,7 @@ rounds and the median ratio to NoFusionConv timed in the same round::
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

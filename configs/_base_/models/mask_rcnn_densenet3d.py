@@ -26,9 +26,12 @@ model = dict(
     rpn_head=dict(
         type='LesionRPNHead',
         # One level at stride 4: base size 4 x scales (4, 6, 8, 12, 24, 48).
-        anchor_generator=dict(type='AnchorGenerator',
+        # center_offset=0.5: anchor centres at (i + 0.5) * stride, the
+        # published (mmdet v1) anchors; torchvision's are at i * stride.
+        anchor_generator=dict(type='CenterOffsetAnchorGenerator',
                               sizes=((16, 24, 32, 48, 96, 192),),
-                              aspect_ratios=((0.5, 1.0, 2.0),)),
+                              aspect_ratios=((0.5, 1.0, 2.0),),
+                              center_offset=0.5),
         fg_iou_thresh=0.7,
         bg_iou_thresh=0.3,
         # A lesion's best anchor is positive only at IoU >= 0.3, and anchors

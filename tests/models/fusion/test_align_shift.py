@@ -144,3 +144,21 @@ def test_backbone_forward_never_synchronises(fusion):
         with torch.no_grad():
             model(x, thickness)
     assert calls == []
+
+
+def test_own_padding_reproduces_conv2d_on_every_slice():
+    """On an input constant along depth, pad_mode='own' gives the 2D
+    convolution on every slice (zero padding only on the inner ones)."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(16, 4, 3, padding=1)
+    plane = torch.randn(2, 16, 6, 6)
+    x = plane.unsqueeze(2).expand(2, 16, 3, 6, 6).contiguous()
+    want = conv(plane)
+    own = AlignShiftConv.from_conv2d(conv, num_slices=3, pad_mode='own')
+    zero = AlignShiftConv.from_conv2d(conv, num_slices=3)
+    with torch.no_grad():
+        out_own, out_zero = own(x, torch.tensor([1.0, 5.0])), zero(x, torch.tensor([1.0, 5.0]))
+    for d in range(3):
+        torch.testing.assert_close(out_own[:, :, d], want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out_zero[:, :, 1], want, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out_zero[:, :, 0], want, atol=1e-3)

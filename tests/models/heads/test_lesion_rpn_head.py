@@ -2,6 +2,7 @@
 lesion's best anchor and ``allowed_border`` for anchors crossing the input."""
 from __future__ import annotations
 
+import math
 from unittest import mock
 
 import pytest
@@ -97,3 +98,42 @@ def test_forward_uses_the_padded_size():
     assert seen['size'] == [64, 96]
     assert seen['ignored'] >= seen['crossing'] > 0
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def mmdet_v1_anchors(base_size, scales, ratios, stride, feat_h, feat_w):
+    """mmdet v1's AnchorGenerator restated (inclusive pixels, centre
+    (base_size - 1) / 2, rounded), converted to pixel-edge x1y1x2y2 (+1 on
+    the end), cell-major with the base anchors inner."""
+    ctr = 0.5 * (base_size - 1)
+    base = []
+    for r in ratios:
+        h_ratio = math.sqrt(r)
+        w_ratio = 1 / h_ratio
+        for s in scales:
+            ws, hs = base_size * w_ratio * s, base_size * h_ratio * s
+            base.append([round(ctr - 0.5 * (ws - 1)), round(ctr - 0.5 * (hs - 1)),
+                         round(ctr + 0.5 * (ws - 1)) + 1, round(ctr + 0.5 * (hs - 1)) + 1])
+    out = []
+    for y in range(feat_h):
+        for x in range(feat_w):
+            for b in base:
+                out.append([b[0] + x * stride, b[1] + y * stride,
+                            b[2] + x * stride, b[3] + y * stride])
+    return torch.tensor(out, dtype=torch.float32)
+
+
+def test_center_offset_anchors_are_the_published_ones():
+    from torchvision.models.detection.image_list import ImageList as IL
+    gen = MODELS.build(dict(type='LesionRPNHead', in_channels=8, anchor_generator=dict(
+        ANCHORS, type='CenterOffsetAnchorGenerator', center_offset=0.5))).anchor_generator
+    images = IL(torch.zeros(1, 1, 3, 24, 32), [(24, 32)])
+    ours = gen(images, [torch.zeros(1, 8, 6, 8)])[0]
+    ref = mmdet_v1_anchors(4, (4, 6, 8, 12, 24, 48), (0.5, 1.0, 2.0), 4, 6, 8)
+    # same set of boxes per cell (torchvision orders ratios/scales alike)
+    assert ours.shape == ref.shape
+    key = lambda t: sorted(map(tuple, t.tolist()))  # noqa: E731
+    assert key(ours) == key(ref)
+    centres = (ours[:, :2] + ours[:, 2:]) / 2
+    assert centres[:18].tolist() == [[2.0, 2.0]] * 18     # (0 + 0.5) * stride 4
+    plain = rpn().anchor_generator(images, [torch.zeros(1, 8, 6, 8)])[0]
+    torch.testing.assert_close(ours, plain + 2.0)
