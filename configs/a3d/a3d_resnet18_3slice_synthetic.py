@@ -3,7 +3,7 @@
 # initialisation on the synthetic DeepLesion-format data on 2 CPU cores.
 # The DenseNet synthetic default's recipe (GroupNorm, AdamW, soft-tissue
 # window, narrow neck and heads) with a shorter schedule: 150 iterations,
-# warm-up over the first 20.
+# warm-up over the first 20 (its held-out FROC: configs/a3d/README.md).
 #
 #   python tools/train.py configs/a3d/a3d_resnet18_3slice_synthetic.py
 _base_ = './a3d_densenet121_3slice_synthetic.py'
