@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from a3d_det.utils.errors import UserInputError
+
 #: Default of ``max_skipped_fraction``: 1 % of the dataset's samples.
 DEFAULT_MAX_SKIPPED_FRACTION = 0.01
 #: The data sample metainfo key that carries ``{file_name: reason}`` of the
@@ -20,8 +22,12 @@ DEFAULT_MAX_SKIPPED_FRACTION = 0.01
 SKIPPED_KEY = 'skipped_samples'
 
 
-class SkippedSamplesError(RuntimeError):
-    """More training samples were unreadable than ``max_skipped_fraction`` allows."""
+class SkippedSamplesError(UserInputError, RuntimeError):
+    """More training samples were unreadable than ``max_skipped_fraction`` allows.
+
+    A problem of the user's data, so the tools report it without a traceback
+    (``error: training stopped: ...`` and the list of files, exit status 2).
+    """
 
 
 def check_fraction(max_skipped_fraction: float) -> float:

@@ -42,7 +42,7 @@ def run_cli(main: Callable[[], int | None]) -> None:
     try:
         status = main()
     except UserInputError as err:
-        print(f'error: {err}', file=sys.stderr)
+        print(f'error: {user_message(err)}', file=sys.stderr)
         sys.exit(2)
     else:
         if _distributed():  # every rank finished: leave together
@@ -51,6 +51,19 @@ def run_cli(main: Callable[[], int | None]) -> None:
         if _distributed():
             torch.distributed.destroy_process_group()
     sys.exit(status or 0)
+
+
+def user_message(err: UserInputError) -> str:
+    """The message of ``err``; for an error raised in a DataLoader worker
+    (which torch re-raises with the worker's traceback as its message), the
+    original message alone."""
+    text = str(err)
+    if text.startswith('Caught ') and '\nOriginal Traceback' in text:
+        name = f'{type(err).__name__}: '
+        start = text.rfind(name)
+        if start >= 0:
+            text = text[start + len(name):]
+    return text.strip()
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -83,8 +83,9 @@ def test_training_stops_above_the_limit_listing_the_files(corrupt_tree, tmp_path
     root, indices, paths = corrupt_tree
     out = _train(root, tmp_path / 'work', indices)   # default 0.01: none allowed
     console = out.stdout + out.stderr
-    assert out.returncode != 0
-    assert 'SkippedSamplesError' in console and 'training stopped' in console
+    assert out.returncode == 2, console[-4000:]
+    assert 'Traceback' not in out.stderr
+    assert 'error: training stopped' in out.stderr
     assert 'max_skipped_fraction=0.01 allows 0' in console
     assert any(path in console for path in paths)
     assert not (tmp_path / 'work' / 'iter_3.pth').exists()

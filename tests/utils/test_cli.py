@@ -42,3 +42,22 @@ def test_engine_keeps_the_moved_names_without_importing_evaluation():
             'assert e.load_config is load_config and e.FROC_KEYS is FROC_KEYS; '
             'assert e.UserInputError.__module__ == "a3d_det.utils.errors"')
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_user_message_of_an_error_raised_in_a_dataloader_worker():
+    """torch re-raises a worker's exception with the worker's traceback as its
+    message; the one-line report keeps the original message only."""
+    from torch._utils import ExceptionWrapper
+
+    from a3d_det.datasets import SkippedSamplesError
+    from a3d_det.utils.cli import user_message
+
+    try:
+        raise SkippedSamplesError('training stopped: 3 of 6 samples skipped')
+    except SkippedSamplesError:
+        wrapped = ExceptionWrapper(where='in DataLoader worker process 0')
+    with pytest.raises(SkippedSamplesError) as info:
+        wrapped.reraise()
+    assert 'Traceback' in str(info.value)
+    assert user_message(info.value) == 'training stopped: 3 of 6 samples skipped'
+    assert user_message(UserInputError('no such file: x.py')) == 'no such file: x.py'

@@ -2,15 +2,14 @@
 Fig. 2) with any 3D context fusion operator in its dense layers."""
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from collections.abc import Sequence
 
 import torch
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from a3d_det.models.backbones.backbone3d import Backbone3D
 from a3d_det.models.backbones.dense_block import _DenseBlock, _Transition
 from a3d_det.models.backbones.norm import build_norm_layer
 from a3d_det.models.fusion import BaseFusionConv, NoFusionConv
@@ -30,7 +29,7 @@ PRETRAINED_HELP = (
 
 
 @MODELS.register_module()
-class DenseNet3D(BaseModule):
+class DenseNet3D(Backbone3D):
     """Truncated 3D DenseNet-121 (paper Sec. 2.3, Fig. 2).
 
     conv0 7x7 stride 2 - BN - ReLU - max-pool 3x3 stride 2 (in-plane), then
@@ -82,15 +81,9 @@ class DenseNet3D(BaseModule):
                  norm_eval: bool = False, in_channels: int = 1, growth_rate: int = 32,
                  block_config: Sequence[int] = (6, 12, 24), num_init_features: int = 64,
                  bn_size: int = 4, init_cfg: dict | None = None) -> None:
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            # mmdet's pattern; the file is a 2D torchvision state_dict, so it
-            # goes through the conversion of ``load_pretrained``, not
-            # mmengine's plain ``load_checkpoint``.
-            if pretrained is not None:
-                raise ValueError('give either pretrained or '
-                                 "init_cfg=dict(type='Pretrained'), not both")
-            pretrained, init_cfg = init_cfg.get('checkpoint'), None
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(num_slices, in_channels, frozen_stages, norm_eval,
+                         num_stages=len(block_config), pretrained=pretrained,
+                         init_cfg=init_cfg)
         fusion = dict(type='A3DConv') if fusion is None else dict(fusion)
         norm_cfg = dict(type='BN3d') if norm_cfg is None else dict(norm_cfg)
         if 'type' not in fusion:
@@ -101,15 +94,7 @@ class DenseNet3D(BaseModule):
             raise ValueError(f'fusion type {fusion["type"]!r} is not a registered fusion '
                              'operator (NoFusionConv, I3DConv, P3DConv, ACSConv, '
                              'TSMConv, AlignShiftConv, A3DConv)')
-        if not -1 <= frozen_stages <= len(block_config):
-            raise ValueError(f'frozen_stages must be in [-1, {len(block_config)}], '
-                             f'got {frozen_stages}')
-        self.num_slices = num_slices
-        self.in_channels = in_channels
         self.fusion = fusion
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.pretrained = pretrained
 
         # Stem: 2D layers applied slice by slice (stride 4 in-plane).
         self.conv0 = NoFusionConv(in_channels, num_init_features, 7, stride=2, padding=3,
@@ -155,20 +140,6 @@ class DenseNet3D(BaseModule):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def init_weights(self) -> None:
-        """Load ``pretrained`` (if set) into the randomly initialised network.
-
-        Called by mmengine's Runner before training (not for testing, where
-        the checkpoint holds every weight).
-
-        Raises:
-            FileNotFoundError: ``pretrained`` does not exist (naming the path).
-        """
-        first_call = not self._is_init
-        super().init_weights()          # warns on a second call, as mmengine does
-        if first_call and self.pretrained is not None:
-            self.load_pretrained(self.pretrained)
-
     @torch.no_grad()
     def load_pretrained(self, path: str) -> None:
         """Convert a torchvision ``densenet121`` state_dict file (see class doc).
@@ -179,21 +150,10 @@ class DenseNet3D(BaseModule):
         Unexpected keys (beyond the dropped ``denseblock4``/``transition3``/
         ``norm5``/``classifier``) are reported with a warning.
         """
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'DenseNet3D pretrained weights not found: {path}. '
-                                    + PRETRAINED_HELP)
-        state = torch.load(path, map_location='cpu', weights_only=True)
-        if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-            state = state['state_dict']
-        if not isinstance(state, dict):
-            raise ValueError(f'{path}: expected a state_dict (a dict of tensors), '
-                             f'got {type(state).__name__}')
         source: dict[str, Tensor] = {}
         ignored = []
-        for key, value in state.items():
+        for key, value in self.read_state_dict(path, PRETRAINED_HELP).items():
             key = _OLD_STYLE.sub(r'\1\2', key)
-            if key.startswith('module.'):
-                key = key[len('module.'):]
             if not key.startswith('features.'):
                 ignored.append(key)          # classifier
                 continue
@@ -236,11 +196,7 @@ class DenseNet3D(BaseModule):
                     value = take(f'{name}.{tname}', tuple(tensor.shape))
                     if value is not None:
                         tensor.copy_(value)
-        if missing or mismatched:
-            raise ValueError(f'{path} does not fit DenseNet3D: '
-                             + '; '.join([f'missing {k}' for k in missing[:10]]
-                                         + mismatched[:10])
-                             + (' ...' if len(missing) + len(mismatched) > 20 else ''))
+        self.report_fit(path, 'DenseNet3D', missing, mismatched)
         unexpected = [k for k in source if k not in used and not _TRUNCATED.match(k)]
         if unexpected:
             warnings.warn(f'{path}: {len(unexpected)} unexpected keys not loaded into '
@@ -255,29 +211,10 @@ class DenseNet3D(BaseModule):
             mods.insert(0, getattr(self, f'transition{stage - 1}'))
         return mods
 
-    def _freeze_stages(self) -> None:
-        for stage in range(self.frozen_stages + 1):
-            for m in self._stage_modules(stage):
-                m.eval()
-                for p in m.parameters():
-                    p.requires_grad = False
-
-    def train(self, mode: bool = True) -> DenseNet3D:
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
-
     # -- forward ---------------------------------------------------------------
     def forward(self, x: Tensor, thickness: Tensor | None = None) -> tuple[Tensor, ...]:
         """``(B, in_channels, D, H, W)`` -> three ``(B, C_i, D, H/s_i, W/s_i)``."""
-        if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] != self.num_slices:
-            raise ValueError(f'DenseNet3D expects (B, {self.in_channels}, '
-                             f'{self.num_slices}, H, W) (num_slices={self.num_slices}), '
-                             f'got {tuple(x.shape)}')
+        self.check_input(x)
         x = self.pool0(self.relu0(self.norm0(self.conv0(x))))
         outs = []
         for i in range(len(self.out_channels)):

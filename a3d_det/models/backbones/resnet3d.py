@@ -2,16 +2,15 @@
 fusion operator (``convert_2d_to_3d``), truncated after layer3 (C2-C4)."""
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from collections import OrderedDict
 
 import torch
 import torchvision
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from a3d_det.models.backbones.backbone3d import Backbone3D
 from a3d_det.models.backbones.norm import build_norm_layer
 from a3d_det.models.fusion import slice_thickness
 from a3d_det.models.fusion.convert import convert_modules, load_2d_state_dict
@@ -42,7 +41,7 @@ def _replace_norms(module: nn.Module, norm_cfg: dict) -> None:
 
 
 @MODELS.register_module()
-class ResNet3D(BaseModule):
+class ResNet3D(Backbone3D):
     """torchvision ResNet with a 3D context fusion operator, layers 1-3.
 
     The stem (conv1 7x7 stride 2 - BN - ReLU - max-pool 3x3 stride 2) and the
@@ -85,28 +84,15 @@ class ResNet3D(BaseModule):
                  pretrained: str | None = None, in_channels: int = 1,
                  norm_cfg: dict | None = None, frozen_stages: int = -1,
                  norm_eval: bool = False, init_cfg: dict | None = None) -> None:
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            # mmdet's pattern; the 2D file goes through the conversion of
-            # ``load_pretrained``, not mmengine's plain ``load_checkpoint``.
-            if pretrained is not None:
-                raise ValueError('give either pretrained or '
-                                 "init_cfg=dict(type='Pretrained'), not both")
-            pretrained, init_cfg = init_cfg.get('checkpoint'), None
-        super().__init__(init_cfg=init_cfg)
         if depth not in _ARCHS:
             raise ValueError(f'ResNet3D depth must be one of {sorted(_ARCHS)}, got {depth!r}')
-        if not -1 <= frozen_stages <= len(_STAGES):
-            raise ValueError(f'frozen_stages must be in [-1, {len(_STAGES)}], '
-                             f'got {frozen_stages}')
+        super().__init__(num_slices, in_channels, frozen_stages, norm_eval,
+                         num_stages=len(_STAGES), pretrained=pretrained,
+                         init_cfg=init_cfg)
         fusion = dict(type='A3DConv') if fusion is None else dict(fusion)
         norm_cfg = dict(type='BN3d') if norm_cfg is None else dict(norm_cfg)
         self.depth = depth
-        self.num_slices = num_slices
-        self.in_channels = in_channels
         self.fusion = fusion
-        self.pretrained = pretrained
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
 
         # torchvision's network and its initialisation (Kaiming normal
         # kernels, BN 1/0), converted; the file, if any, loads in init_weights.
@@ -132,21 +118,6 @@ class ResNet3D(BaseModule):
         self.strides: tuple[int, ...] = (4, 8, 16)
         self._freeze_stages()
 
-    # -- initialisation --------------------------------------------------------
-    def init_weights(self) -> None:
-        """Load ``pretrained`` (if set) into the network.
-
-        Called by mmengine's Runner before training (not for testing, where
-        the checkpoint holds every weight).
-
-        Raises:
-            FileNotFoundError: ``pretrained`` does not exist (naming the path).
-        """
-        first_call = not self._is_init
-        super().init_weights()          # warns on a second call, as mmengine does
-        if first_call and self.pretrained is not None:
-            self.load_pretrained(self.pretrained)
-
     @torch.no_grad()
     def load_pretrained(self, path: str) -> None:
         """Convert a torchvision ``resnet{depth}`` state_dict file (see class doc).
@@ -157,27 +128,13 @@ class ResNet3D(BaseModule):
         Unexpected keys (beyond the dropped ``layer4``/``fc``) are reported
         with a warning.
         """
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'ResNet3D pretrained weights not found: {path}. '
-                                    + _pretrained_help(self.depth))
-        state = torch.load(path, map_location='cpu', weights_only=True)
-        if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-            state = state['state_dict']
-        if not isinstance(state, dict):
-            raise ValueError(f'{path}: expected a state_dict (a dict of tensors), '
-                             f'got {type(state).__name__}')
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
+        state = self.read_state_dict(path, _pretrained_help(self.depth))
         conv1 = state.get('conv1.weight')
         if self.in_channels == 1 and conv1 is not None and conv1.dim() == 4 \
                 and conv1.shape[1] == 3:
             state['conv1.weight'] = conv1[:, 1:2]   # grey CT: the green channel
         missing, mismatched, unexpected = load_2d_state_dict(self, state)
-        if missing or mismatched:
-            raise ValueError(f'{path} does not fit ResNet3D(depth={self.depth}): '
-                             + '; '.join([f'missing {k}' for k in missing[:10]]
-                                         + mismatched[:10])
-                             + (' ...' if len(missing) + len(mismatched) > 20 else ''))
+        self.report_fit(path, f'ResNet3D(depth={self.depth})', missing, mismatched)
         unexpected = [k for k in unexpected if not _TRUNCATED.match(k)]
         if unexpected:
             warnings.warn(f'{path}: {len(unexpected)} unexpected keys not loaded into '
@@ -187,28 +144,10 @@ class ResNet3D(BaseModule):
     def _stage_modules(self, stage: int) -> list[nn.Module]:
         return [self.conv1, self.bn1] if stage == 0 else [getattr(self, _STAGES[stage - 1])]
 
-    def _freeze_stages(self) -> None:
-        for stage in range(self.frozen_stages + 1):
-            for m in self._stage_modules(stage):
-                m.eval()
-                for p in m.parameters():
-                    p.requires_grad = False
-
-    def train(self, mode: bool = True) -> ResNet3D:
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
-
     # -- forward ---------------------------------------------------------------
     def forward(self, x: Tensor, thickness: Tensor | None = None) -> tuple[Tensor, ...]:
         """``(B, in_channels, D, H, W)`` -> three ``(B, C_i, D, H/s_i, W/s_i)``."""
-        if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] != self.num_slices:
-            raise ValueError(f'ResNet3D expects (B, {self.in_channels}, {self.num_slices}, '
-                             f'H, W) (num_slices={self.num_slices}), got {tuple(x.shape)}')
+        self.check_input(x)
         with slice_thickness(thickness):
             x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
             outs = []

@@ -1,13 +1,14 @@
 """Dice loss of the mask head (the official A3D/AlignShift configuration)."""
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
+from a3d_det.models.losses.mask_loss import MaskLoss
 from a3d_det.registry import MODELS
 
 
 @MODELS.register_module()
-class DiceLoss(nn.Module):
+class DiceLoss(MaskLoss):
     """Per-RoI soft Dice loss on sigmoid probabilities, averaged over RoIs.
 
     ``1 - (2 * sum(p * t) + eps) / (sum(p) + sum(t) + eps)`` for each RoI
@@ -19,23 +20,12 @@ class DiceLoss(nn.Module):
     """
 
     def __init__(self, eps: float = 1.0, loss_weight: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(loss_weight)
         self.eps = eps
-        self.loss_weight = loss_weight
 
-    def forward(self, mask_logits: Tensor, mask_targets: Tensor) -> Tensor:
-        """
-        Args:
-            mask_logits: (N, M, M) logits of the positive RoIs.
-            mask_targets: (N, M, M) binary targets (float or bool).
-
-        Returns:
-            scalar loss (0 with gradient when N = 0).
-        """
-        if mask_logits.shape[0] == 0:
-            return mask_logits.sum() * 0.0
+    def unweighted(self, mask_logits: Tensor, mask_targets: Tensor) -> Tensor:
         prob = mask_logits.sigmoid().flatten(1)
-        target = mask_targets.to(prob.dtype).flatten(1)
+        target = mask_targets.flatten(1)
         inter = (prob * target).sum(1)
         dice = (2 * inter + self.eps) / (prob.sum(1) + target.sum(1) + self.eps)
-        return self.loss_weight * (1 - dice).mean()
+        return (1 - dice).mean()
