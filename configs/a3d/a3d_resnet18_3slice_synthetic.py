@@ -2,8 +2,8 @@
 # converted by convert_2d_to_3d) instead of DenseNet-121, trained from random
 # initialisation on the synthetic DeepLesion-format data on 2 CPU cores.
 # The DenseNet synthetic default's recipe (GroupNorm, AdamW, soft-tissue
-# window, narrow neck and heads) with a shorter schedule: 150 iterations,
-# warm-up over the first 20 (its held-out FROC: configs/a3d/README.md).
+# window, narrow neck and heads) and schedule (1000 iterations, warm-up over
+# the first 50; its held-out FROC: configs/a3d/README.md).
 #
 #   python tools/train.py configs/a3d/a3d_resnet18_3slice_synthetic.py
 _base_ = './a3d_densenet121_3slice_synthetic.py'
@@ -13,10 +13,3 @@ model = dict(
                   fusion=dict(type='A3DConv'), pretrained=None,
                   norm_cfg=dict(type='GN', num_groups=32)))
 
-max_iters = 150
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=20, end=max_iters, eta_min=2e-6),
-]
-default_hooks = dict(checkpoint=dict(interval=max_iters))
