@@ -9,10 +9,9 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 
 from a3d_det.registry import DATASETS, MODELS
-from a3d_det.structures.lesion_data_sample import LesionDataSample
+from tests.helpers.model_inputs import lesion_sample
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 METHODS = {'no_fusion': 'NoFusionConv', 'i3d': 'I3DConv', 'p3d': 'P3DConv', 'acs': 'ACSConv',
@@ -33,19 +32,6 @@ def _tiny_heads(cfg: Config) -> dict:
     model.roi_head.bbox_head.fc_out_channels = 64
     model.roi_head.mask_head.conv_out_channels = 16
     return model
-
-
-def _sample(size: int, with_lesion: bool) -> LesionDataSample:
-    sample = LesionDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                            scale_factor=(1.0, 1.0), thickness=2.5))
-    gt = InstanceData()
-    gt.bboxes = torch.tensor([[12.0, 16.0, 40.0, 36.0]][:int(with_lesion)]).reshape(-1, 4)
-    gt.labels = torch.zeros(int(with_lesion), dtype=torch.int64)
-    masks = torch.zeros(int(with_lesion), size, size, dtype=torch.bool)
-    masks[:, 16:36, 12:40] = True
-    gt.masks = masks
-    sample.gt_instances = gt
-    return sample
 
 
 @pytest.mark.parametrize('method,slices', CASES)
@@ -111,7 +97,7 @@ def test_paper_sized_model_builds_and_predicts():
     assert model.roi_head.bbox_head.shared_fcs[0].in_features == 512 * 7 * 7
     assert model.rpn_head.anchor_generator.num_anchors_per_location() == [18]
     data = model.data_preprocessor(dict(inputs=[torch.randn(1, 3, 64, 64)],
-                                        data_samples=[_sample(64, False)]))
+                                        data_samples=[lesion_sample(64, False)]))
     with torch.no_grad():
         pred = model(**data, mode='predict')[0].pred_instances
     assert pred.bboxes.shape[1] == 4 and pred.bboxes.shape[0] <= 50
@@ -144,7 +130,7 @@ def test_one_training_step(method, slices):
     model = MODELS.build(_tiny_heads(_load(method, slices)))
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3))
     data = dict(inputs=[torch.randn(1, slices, 64, 64), torch.randn(1, slices, 64, 64)],
-                data_samples=[_sample(64, True), _sample(64, False)])  # half-empty batch
+                data_samples=[lesion_sample(64, True), lesion_sample(64, False)])  # half-empty batch
     before = model.backbone.conv0.weight.clone()
     log = model.train_step(data, optim)
     assert torch.isfinite(log['loss'])

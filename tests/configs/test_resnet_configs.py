@@ -9,10 +9,9 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 
 from a3d_det.registry import DATASETS, MODELS
-from a3d_det.structures.lesion_data_sample import LesionDataSample
+from tests.helpers.model_inputs import lesion_sample
 
 A3D = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'a3d')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -59,19 +58,6 @@ def test_resnet50_configs_differ_from_densenet_only_in_the_backbone(slices, tmp_
         MODELS.build(cfg.model.backbone).init_weights()     # on the CPU
 
 
-def _sample(size: int, with_lesion: bool) -> LesionDataSample:
-    sample = LesionDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                            scale_factor=(1.0, 1.0), thickness=2.5))
-    gt = InstanceData()
-    gt.bboxes = torch.tensor([[12.0, 16.0, 40.0, 36.0]][:int(with_lesion)]).reshape(-1, 4)
-    gt.labels = torch.zeros(int(with_lesion), dtype=torch.int64)
-    masks = torch.zeros(int(with_lesion), size, size, dtype=torch.bool)
-    masks[:, 16:36, 12:40] = True
-    gt.masks = masks
-    sample.gt_instances = gt
-    return sample
-
-
 def test_resnet50_model_trains_one_step():
     init_default_scope('a3d_det')
     cfg = _load('a3d_resnet50_3slice_deeplesion.py')
@@ -83,7 +69,7 @@ def test_resnet50_model_trains_one_step():
     model = MODELS.build(cfg.model)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3))
     data = dict(inputs=[torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)],
-                data_samples=[_sample(64, True), _sample(64, False)])
+                data_samples=[lesion_sample(64, True), lesion_sample(64, False)])
     before = model.backbone.layer1[0].conv2.fusion_weight.clone()
     log = model.train_step(data, optim)
     assert torch.isfinite(log['loss'])

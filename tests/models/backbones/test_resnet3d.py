@@ -8,24 +8,14 @@ from torch import nn
 from a3d_det.models.backbones import ResNet3D
 from a3d_det.models.fusion import A3DConv, I3DConv, NoFusionConv
 from a3d_det.registry import MODELS
-
-
-def _randomise_bn(net: nn.Module) -> nn.Module:
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    return net
+from tests.helpers.model_inputs import randomise_bn
 
 
 @pytest.fixture(scope='module')
 def tv_resnet50_file(tmp_path_factory):
     """Random torchvision resnet50 weights (BN statistics made non-trivial)."""
     torch.manual_seed(0)
-    net = _randomise_bn(torchvision.models.resnet50())
+    net = randomise_bn(torchvision.models.resnet50())
     path = tmp_path_factory.mktemp('weights') / 'resnet50.pth'
     torch.save(net.state_dict(), path)
     return net.eval(), path

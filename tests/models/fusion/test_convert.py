@@ -12,29 +12,18 @@ from torch import nn
 
 from a3d_det.models.fusion import (A3DConv, AlignShiftConv, BaseFusionConv, NoFusionConv,
                                    SliceWise, convert_2d_to_3d)
+from tests.helpers.model_inputs import randomise_bn
 
 OPERATORS = ['NoFusionConv', 'I3DConv', 'P3DConv', 'ACSConv', 'TSMConv', 'AlignShiftConv',
              'A3DConv']
 EXACT = [dict(type='NoFusionConv'), dict(type='A3DConv', init_noise=0.0)]
 
 
-def _randomise_bn(net: nn.Module) -> nn.Module:
-    """Non-trivial batch-norm weights and running statistics."""
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    return net
-
-
 def _resnet18_body() -> nn.Module:
     """torchvision ResNet-18 up to its global pooling (the fc dropped)."""
     torch.manual_seed(0)
     net = torchvision.models.resnet18()
-    return _randomise_bn(nn.Sequential(OrderedDict(list(net.named_children())[:-1])))
+    return randomise_bn(nn.Sequential(OrderedDict(list(net.named_children())[:-1])))
 
 
 def _per_slice(net2d: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -49,7 +38,7 @@ def test_equals_2d_network_on_every_slice(arch, fusion):
         net2d = _resnet18_body()
     else:
         torch.manual_seed(0)
-        net2d = _randomise_bn(torchvision.models.densenet121().features)
+        net2d = randomise_bn(torchvision.models.densenet121().features)
     net2d.eval()
     net3d = convert_2d_to_3d(net2d, fusion=fusion, num_slices=3).eval()
     convs = [m for m in net3d.modules() if isinstance(m, BaseFusionConv)]
@@ -69,7 +58,7 @@ def test_batch_norm_training_equals_2d_over_all_slices():
     """BatchNorm3d's statistics over (B, D, H, W) are BatchNorm2d's over the
     B * D slices: outputs and running statistics agree in training too."""
     torch.manual_seed(0)
-    net2d = _randomise_bn(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8),
+    net2d = randomise_bn(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8),
                                         nn.ReLU())).train()
     net3d = convert_2d_to_3d(net2d, fusion=dict(type='NoFusionConv'), num_slices=4)
     assert net3d.training and net3d.network[1].training
@@ -106,7 +95,7 @@ def test_pools_upsample_and_sync_bn_act_in_plane():
         nn.AvgPool2d(2, stride=2, count_include_pad=False),
         nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False),
         nn.Dropout2d(0.5), nn.AdaptiveAvgPool2d((2, 3))).eval()
-    _randomise_bn(net2d)
+    randomise_bn(net2d)
     with torch.no_grad():
         net2d[1].running_mean.uniform_(-0.2, 0.2)
         net2d[1].running_var.uniform_(0.5, 1.5)
