@@ -151,12 +151,10 @@ class DenseNet3D(Backbone3D):
         ``norm5``/``classifier``) are reported with a warning.
         """
         source: dict[str, Tensor] = {}
-        ignored = []
         for key, value in self.read_state_dict(path, PRETRAINED_HELP).items():
             key = _OLD_STYLE.sub(r'\1\2', key)
             if not key.startswith('features.'):
-                ignored.append(key)          # classifier
-                continue
+                continue                     # classifier
             source[key[len('features.'):]] = value
 
         used, missing, mismatched = set(), [], []
