@@ -44,31 +44,74 @@ def _keep_norm_statistics(norm: nn.Module) -> Iterator[None]:
                 getattr(norm, name).copy_(value)
 
 
-def _call(op: nn.Module, x: Tensor, thickness: Tensor | None) -> Tensor:
-    """Run a fusion operator, passing ``thickness`` only to those that take it."""
+def _call(op: nn.Module, relu: nn.Module, x: Tensor, thickness: Tensor | None) -> Tensor:
+    """``op(relu(x))``, passing ``thickness`` only to the operators that take
+    it. While autograd records, an operator with ``forward_relu`` (A3D) runs
+    the ReLU itself, fused into its first step."""
+    fused = getattr(op, 'forward_relu', None)
+    if fused is not None and torch.is_grad_enabled():
+        return fused(x)
+    x = relu(x)
     if getattr(op, 'takes_thickness', False):
         return op(x, thickness)
     return op(x)
+
+
+class _BlockGradient:
+    """The gradient of one dense block's output, shared by its
+    :class:`_GrowBuffer` nodes in backward (one per forward call)."""
+
+    def __init__(self, channels: int) -> None:
+        self.channels = channels
+        self.grad: Tensor | None = None
 
 
 class _GrowBuffer(torch.autograd.Function):
     """``buffer[:, :c + g]`` as the concatenation ``cat([prefix, new], 1)``.
 
     The caller has already written ``prefix`` (``c`` channels, ``None`` when
-    ``c = 0``) and ``new`` (``g`` channels) into ``buffer``; the output is a
-    view of it. Backward routes the gradient's channel slices to ``prefix``
-    and ``new``, exactly the gradient of ``torch.cat``.
+    ``c = 0``) and ``new`` (``g`` channels) into ``buffer``. Two outputs, both
+    views of it: the features the next node grows (``chain``) and the same
+    features for the next dense layer to read (``read``).
+
+    Backward accumulates in place into one gradient of the whole block output
+    (``state.grad``, started from the block output's gradient by the top node):
+    ``grad[:, :c + g] += grad(read)``; the gradients it returns, of ``prefix``
+    and ``new``, are channel views of that accumulator. This is the gradient of
+    ``torch.cat`` and of the reads, without a new tensor for every layer's sum
+    (autograd would add the reading layer's gradient to the chain's gradient
+    out of place, one allocation of the whole prefix per layer). The views are
+    final when returned: later (lower) nodes only add to channels below ``c``.
     """
 
     @staticmethod
-    def forward(ctx, buffer: Tensor, prefix: Tensor | None, new: Tensor) -> Tensor:
+    def forward(ctx, state: _BlockGradient, buffer: Tensor, prefix: Tensor | None,
+                new: Tensor) -> tuple[Tensor, Tensor]:
+        ctx.set_materialize_grads(False)
+        ctx.state = state
         ctx.split = 0 if prefix is None else prefix.shape[1]
-        return buffer[:, :ctx.split + new.shape[1]]
+        ctx.size = ctx.split + new.shape[1]
+        return buffer[:, :ctx.size], buffer[:, :ctx.size]
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
-        s = ctx.split
-        return None, (grad[:, :s] if s else None), grad[:, s:]
+    def backward(ctx, grad_chain: Tensor | None, grad_read: Tensor | None):
+        state, s, n = ctx.state, ctx.split, ctx.size
+        if n == state.channels:          # the block output: start the accumulator
+            state.grad = None
+        acc = state.grad
+        if acc is None:
+            acc = state.grad = (grad_chain.clone(memory_format=torch.contiguous_format)
+                                if grad_chain is not None else
+                                grad_read.new_zeros(grad_read.shape[0], state.channels,
+                                                    *grad_read.shape[2:]))
+        elif grad_chain is not None and not (grad_chain.data_ptr() == acc.data_ptr()
+                                             and grad_chain.stride() == acc.stride()):
+            acc[:, :n] += grad_chain     # not the view handed out (not seen here)
+        if grad_read is not None:
+            acc[:, :n] += grad_read
+        if s == 0:
+            state.grad = None            # the bottom: the block is done
+        return None, None, (acc[:, :s] if s else None), acc[:, s:n]
 
 
 class _DenseLayer(nn.Module):
@@ -96,7 +139,7 @@ class _DenseLayer(nn.Module):
     def bottleneck(self, *features: Tensor, thickness: Tensor | None = None) -> Tensor:
         """BN-ReLU-conv1 of the concatenated ``features``."""
         x = features[0] if len(features) == 1 else torch.cat(features, 1)
-        return _call(self.conv1, self.relu1(self.norm1(x)), thickness)
+        return _call(self.conv1, self.relu1, self.norm1(x), thickness)
 
     def forward(self, features: Tensor | list[Tensor], thickness: Tensor | None) -> Tensor:
         """``features``: the concatenated block input and earlier outputs
@@ -113,7 +156,7 @@ class _DenseLayer(nn.Module):
                               use_reentrant=False, context_fn=self._checkpoint_contexts)
         else:
             x = self.bottleneck(*feats, thickness=thickness)
-        return _call(self.conv2, self.relu2(self.norm2(x)), thickness)
+        return _call(self.conv2, self.relu2, self.norm2(x), thickness)
 
 
 class _DenseBlock(nn.ModuleDict):
@@ -137,19 +180,21 @@ class _DenseBlock(nn.ModuleDict):
         if x.shape[0] != 1:
             return self.forward_concat(x, thickness)
         b, c, *rest = x.shape
-        buffer = x.new_empty(b, c + len(self) * self.growth_rate, *rest)
+        channels = c + len(self) * self.growth_rate
+        buffer = x.new_empty(b, channels, *rest)
+        state = _BlockGradient(channels)
         # Writes go through ``.data`` (its own version counter): filling the
         # channels after a prefix does not invalidate the prefix views that
         # earlier layers saved for backward (the values they saved never change).
         writer = buffer.data
         writer[:, :c].copy_(x.detach())
-        features = _GrowBuffer.apply(buffer, None, x)
+        chain, read = _GrowBuffer.apply(state, buffer, None, x)
         for layer in self.values():
-            new = layer(features, thickness)
+            new = layer(read, thickness)
             writer[:, c:c + new.shape[1]].copy_(new.detach())
             c += new.shape[1]
-            features = _GrowBuffer.apply(buffer, features, new)
-        return features
+            chain, read = _GrowBuffer.apply(state, buffer, chain, new)
+        return chain
 
     def forward_concat(self, x: Tensor, thickness: Tensor | None) -> Tensor:
         """The plain DenseNet block: every layer concatenates its inputs."""

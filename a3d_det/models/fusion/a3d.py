@@ -35,6 +35,49 @@ def fuse_slices(x: Tensor, fusion_weight: Tensor) -> Tensor:
     return out.view(b, c, d, h, w)
 
 
+class _ReLUSliceFusion(torch.autograd.Function):
+    """``fuse_slices(relu_(x), P)`` as one autograd node (``mix`` is ``P`` as
+    the ``(C, D, D)`` matrices of :func:`fuse_slices`).
+
+    The ReLU is applied to ``x`` in place (``x`` is returned too, as autograd
+    requires of a tensor changed in place). Backward writes the mixing's input
+    gradient into a new tensor and applies the ReLU's mask to that tensor in
+    place, where a separate ReLU would write a second new tensor: one feature
+    map fewer to allocate per layer, the same values.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, mix: Tensor) -> tuple[Tensor, Tensor]:
+        b, c, d, h, w = x.shape
+        ctx.set_materialize_grads(False)   # no zeros for the unused x output
+        x.relu_()
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x, mix)
+        out = torch.matmul(mix, x.reshape(b, c, d, h * w))
+        return out.view(b, c, d, h, w), x
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor | None, grad_x: Tensor | None):
+        y, mix = ctx.saved_tensors
+        b, c, d, h, w = y.shape
+        grad_in = grad_mix = None
+        if grad_out is not None:
+            # under autocast the mixing ran (and its gradient comes) in half
+            # precision: compute in the gradient's dtype, return the inputs' dtypes
+            g = grad_out.reshape(b, c, d, h * w)
+            if ctx.needs_input_grad[1]:
+                # grad_mix[c, k, d] = sum_{b, p} g[b, c, k, p] y[b, c, d, p]
+                y_t = y.to(g.dtype).reshape(b, c, d, h * w).transpose(2, 3)
+                grad_mix = torch.matmul(g, y_t).sum(0).to(mix.dtype)
+            grad_in = torch.matmul(mix.to(g.dtype).transpose(1, 2), g)
+            grad_in = grad_in.view(b, c, d, h, w).to(y.dtype)
+        if grad_x is not None:          # the ReLU output was also used elsewhere
+            grad_in = grad_x.clone() if grad_in is None else grad_in.add_(grad_x)
+        if grad_in is not None and ctx.needs_input_grad[0]:
+            torch.ops.aten.threshold_backward.grad_input(grad_in, y, 0, grad_input=grad_in)
+        return grad_in, grad_mix
+
+
 @MODELS.register_module()
 class A3DConv(BaseFusionConv):
     """Asymmetric 3D context fusion: a dense, per-channel linear fusion of the
@@ -83,6 +126,20 @@ class A3DConv(BaseFusionConv):
         # Algorithm 1: fuse the slices (line 2), then Conv3D with W2D
         # unsqueezed to (Cout, Cin, 1, K, K) (lines 1 and 3).
         return self.conv_slices(fuse_slices(x, self.fusion_weight))
+
+    def forward_relu(self, x: Tensor) -> Tensor:
+        """``forward(relu(x))``, the ReLU applied to ``x`` in place (the
+        dense layer's BN-ReLU-conv). With autograd recording, the ReLU and the
+        slice mixing are one node (:class:`_ReLUSliceFusion`): the same values
+        and gradients with one feature map fewer written in backward."""
+        if not torch.is_grad_enabled():
+            return self(x.relu_())
+        self._check_input(x)
+        if x.shape[2] != self.num_slices:
+            return self(x.relu_())      # forward raises the error
+        mix = self.fusion_weight.permute(2, 1, 0).contiguous()
+        mixed, _ = _ReLUSliceFusion.apply(x, mix)
+        return self.conv_slices(mixed)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', init_noise={self.init_noise}'

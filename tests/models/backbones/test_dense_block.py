@@ -1,8 +1,12 @@
 """The dense block's buffer (batch 1) against the plain concatenation."""
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from a3d_det.models.backbones import DenseNet3D
 from a3d_det.models.backbones.dense_block import _DenseBlock
@@ -94,3 +98,53 @@ def test_buffer_holds_less_memory_for_backward(fusion, memory_efficient, monkeyp
     buffered = saved_bytes()
     monkeypatch.setattr(_DenseBlock, 'forward', _DenseBlock.forward_concat)
     assert buffered < saved_bytes()
+
+
+def test_backward_twice_through_a_retained_graph():
+    """The block's shared gradient is started afresh by each backward: a second
+    backward through the same graph adds the same gradients again."""
+    torch.manual_seed(0)
+    net = DenseNet3D(num_slices=3, fusion=dict(type='A3DConv'), block_config=(2, 2, 2))
+    x = torch.randn(1, 1, 3, 32, 32, requires_grad=True)
+    loss = sum((o * o).sum() for o in net(x))
+    loss.backward(retain_graph=True)
+    once = {n: p.grad.clone() for n, p in net.named_parameters()}
+    once_x = x.grad.clone()
+    loss.backward()
+    for n, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, 2 * once[n], msg=n)
+    torch.testing.assert_close(x.grad, 2 * once_x)
+
+
+class _NewStorages(TorchDispatchMode):
+    """Counts, per ATen op, the outputs written to a new storage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
+                  if isinstance(t, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs:
+                self.ops[str(func.overloadpacket)] += 1
+        return out
+
+
+@pytest.mark.parametrize('fusion', ['NoFusionConv', 'A3DConv'])
+def test_backward_writes_no_sum_of_layer_gradients(fusion):
+    """Backward accumulates the layers' input gradients in place in one block
+    gradient (no new tensor per layer for autograd's sums), and A3D's fused
+    ReLU masks its own gradient in place (no ReLU gradient tensor in the dense
+    layers; the stem's and the two transitions' ReLUs still write one each)."""
+    net = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(3, 3, 3)).train()
+    loss = net(torch.randn(1, 1, 3, 32, 32))[-1].sum()   # each output used once
+    counter = _NewStorages()
+    with counter:
+        loss.backward()
+    assert counter.ops['aten.add'] == 0
+    assert counter.ops['aten.clone'] == 3          # one block gradient per block
+    relu_grads = 3 if fusion == 'A3DConv' else 3 + 2 * 9
+    assert counter.ops['aten.threshold_backward'] == relu_grads

@@ -76,3 +76,70 @@ def test_built_from_registry():
     op = MODELS.build(dict(type='A3DConv', in_channels=4, out_channels=2,
                            kernel_size=3, padding=1, num_slices=7))
     assert isinstance(op, A3DConv) and op.fusion_weight.shape == (7, 7, 4)
+
+
+def _relu_then_a3d(op, pre, fused, other_use):
+    """``op(relu(pre))`` (+ a second use of the ReLU output): loss, grads."""
+    pre = pre.detach().requires_grad_(True)
+    act = pre * 1.0                       # a non-leaf, as a batch norm's output
+    if fused:
+        out = op.forward_relu(act)        # act now holds relu(act)
+        relu_out = act
+    else:
+        relu_out = torch.relu(act)
+        out = op(relu_out)
+    loss = (out * torch.linspace(-1, 2, out.numel()).view_as(out)).sum()
+    if other_use:
+        loss = loss + (relu_out ** 2).sum()
+    op.zero_grad(set_to_none=True)
+    loss.backward()
+    return out.detach(), pre.grad, op.fusion_weight.grad, op.weight.grad
+
+
+@pytest.mark.parametrize('batch,k,other_use', [(1, 1, False), (1, 3, False),
+                                               (2, 3, False), (1, 3, True)])
+def test_forward_relu_equals_relu_then_forward(batch, k, other_use):
+    """The fused ReLU + slice mixing node gives the values and gradients of a
+    separate ReLU followed by the operator (also when the ReLU output is used
+    again, e.g. by a residual)."""
+    torch.manual_seed(0)
+    op = A3DConv(6, 4, k, padding=k // 2, num_slices=5)
+    pre = torch.randn(batch, 6, 5, 7, 6)
+    fused = _relu_then_a3d(op, pre, True, other_use)
+    plain = _relu_then_a3d(op, pre, False, other_use)
+    for a, b in zip(fused, plain):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    if not other_use:                     # the ReLU's mask reached the gradient
+        assert fused[1][pre <= 0].abs().max() == 0
+
+
+def test_forward_relu_gradcheck():
+    torch.manual_seed(0)
+    op = A3DConv(2, 2, 1, num_slices=3).double()
+    pre = torch.randn(1, 2, 3, 2, 2, dtype=torch.double)
+    pre = pre + 0.1 * pre.sign()          # no value at the ReLU kink
+    mix = op.fusion_weight.detach().permute(2, 1, 0).contiguous().requires_grad_(True)
+    x = pre.requires_grad_(True)
+
+    from a3d_det.models.fusion.a3d import _ReLUSliceFusion
+
+    def fn(x, mix):
+        return _ReLUSliceFusion.apply(x * 1.0, mix)[0]
+    assert torch.autograd.gradcheck(fn, (x, mix))
+
+
+def test_forward_relu_under_autocast():
+    """bf16 autocast on CPU (the benchmark's --amp): the backward computes in
+    the gradient's dtype and returns float32 gradients close to the plain path."""
+    torch.manual_seed(0)
+    op = A3DConv(8, 4, 3, padding=1, num_slices=5)
+    pre = torch.randn(1, 8, 5, 6, 6)
+    grads = []
+    for fused in (True, False):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            g = _relu_then_a3d(op, pre, fused, False)
+        grads.append(g)
+    for a, b in zip(*grads):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(a.float(), b.float(), rtol=0.05, atol=0.05)
+    assert grads[0][2].dtype == torch.float32
