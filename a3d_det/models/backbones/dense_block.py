@@ -6,11 +6,12 @@ The concatenation is not re-made by every layer (torchvision's DenseNet does
 that, copying ``sum_l C_l`` channels per block, quadratic in the number of
 layers): a batch-1 block writes each layer's output once into a buffer that
 holds the whole block output, and every layer reads its input as a channel
-prefix of that buffer, a view (:class:`_GrowBuffer`). The values are those of
-the concatenation; autograd sees the same graph (the gradient of a prefix is
-split between the earlier prefix and the new layer's output), and the inputs
-that batch norm saves for backward are views of the one buffer instead of
-``L`` separate concatenations, so training needs less memory too. (With
+prefix of that buffer, a view (:class:`_GrowBuffer`). The values and
+gradients are those of the concatenation; the inputs that batch norm saves for
+backward are views of the one buffer instead of ``L`` separate
+concatenations, so training needs less memory too, and backward adds each
+layer's input gradient in place into one gradient of the block output instead
+of writing a new sum per layer. (With
 autograd on, a block output is a view that refuses in-place changes, which
 would corrupt the gradient; apply out-of-place operations to it.)
 """
