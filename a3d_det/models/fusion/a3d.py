@@ -35,21 +35,61 @@ def fuse_slices(x: Tensor, fusion_weight: Tensor) -> Tensor:
     return out.view(b, c, d, h, w)
 
 
+#: bytes of the slice-fusion backward's temporary: a few channels' worth,
+#: so that each chunk of the gradient is read and rewritten while in cache.
+_CHUNK_BYTES = 1 << 20
+
+
+def _fusion_backward_in_place(g: Tensor, y: Tensor, mix: Tensor, mask: bool,
+                              need_mix: bool = True,
+                              chunk_bytes: int = _CHUNK_BYTES) -> Tensor | None:
+    """The slice fusion's backward, overwriting its output gradient ``g``.
+
+    With ``g``, ``y`` of shape ``(B, C, D, N)`` and ``mix`` ``(C, D, D)``:
+    returns ``grad_mix[c] = sum_b g[b, c] @ y[b, c]^T`` (``None`` unless
+    ``need_mix``) and turns ``g`` into the
+    input gradient ``mix[c]^T @ g[b, c]`` (times the ReLU mask ``y > 0`` if
+    ``mask``), channel chunk by channel chunk through one small temporary: no
+    feature map is allocated, and each chunk of ``g`` is read from memory once.
+    """
+    b, c, d, n = g.shape
+    step = max(1, chunk_bytes // (d * n * g.element_size()))
+    mix_t = mix.transpose(1, 2)
+    grad_mix = g.new_zeros(c, d, d) if need_mix else None
+    tmp = g.new_empty(min(step, c), d, n)
+    for i in range(b):
+        for s in range(0, c, step):
+            e = min(s + step, c)
+            g_c, y_c, t = g[i, s:e], y[i, s:e], tmp[:e - s]
+            if grad_mix is not None:
+                grad_mix[s:e].baddbmm_(g_c, y_c.transpose(1, 2))
+            torch.bmm(mix_t[s:e], g_c, out=t)
+            if mask:
+                torch.ops.aten.threshold_backward.grad_input(t, y_c, 0, grad_input=g_c)
+            else:
+                g_c.copy_(t)
+    return grad_mix
+
+
 class _ReLUSliceFusion(torch.autograd.Function):
     """``fuse_slices(relu_(x), P)`` as one autograd node (``mix`` is ``P`` as
     the ``(C, D, D)`` matrices of :func:`fuse_slices`).
 
     The ReLU is applied to ``x`` in place (``x`` is returned too, as autograd
-    requires of a tensor changed in place). Backward writes the mixing's input
-    gradient into a new tensor and applies the ReLU's mask to that tensor in
-    place, where a separate ReLU would write a second new tensor: one feature
-    map fewer to allocate per layer, the same values.
+    requires of a tensor changed in place). Backward computes the input
+    gradient and the ReLU mask in the memory of the output gradient when
+    ``overwrite_grad`` says that gradient is this node's to overwrite (the
+    output feeds exactly one operation, whose backward writes a new
+    gradient: :meth:`A3DConv.forward_relu`), else in a copy of it. Where the
+    separate ReLU and matrix product wrote two new feature maps per layer in
+    backward, this writes none; the values are the same.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, mix: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(ctx, x: Tensor, mix: Tensor, overwrite_grad: bool) -> tuple[Tensor, Tensor]:
         b, c, d, h, w = x.shape
         ctx.set_materialize_grads(False)   # no zeros for the unused x output
+        ctx.overwrite_grad = overwrite_grad
         x.relu_()
         ctx.mark_dirty(x)
         ctx.save_for_backward(x, mix)
@@ -60,22 +100,25 @@ class _ReLUSliceFusion(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor | None, grad_x: Tensor | None):
         y, mix = ctx.saved_tensors
         b, c, d, h, w = y.shape
-        grad_in = grad_mix = None
-        if grad_out is not None:
-            # under autocast the mixing ran (and its gradient comes) in half
-            # precision: compute in the gradient's dtype, return the inputs' dtypes
-            g = grad_out.reshape(b, c, d, h * w)
-            if ctx.needs_input_grad[1]:
-                # grad_mix[c, k, d] = sum_{b, p} g[b, c, k, p] y[b, c, d, p]
-                y_t = y.to(g.dtype).reshape(b, c, d, h * w).transpose(2, 3)
-                grad_mix = torch.matmul(g, y_t).sum(0).to(mix.dtype)
-            grad_in = torch.matmul(mix.to(g.dtype).transpose(1, 2), g)
-            grad_in = grad_in.view(b, c, d, h, w).to(y.dtype)
-        if grad_x is not None:          # the ReLU output was also used elsewhere
-            grad_in = grad_x.clone() if grad_in is None else grad_in.add_(grad_x)
-        if grad_in is not None and ctx.needs_input_grad[0]:
+        if grad_out is None:            # only the ReLU output was used elsewhere
+            if grad_x is None:
+                return None, None, None
+            grad_in = grad_x.clone()
             torch.ops.aten.threshold_backward.grad_input(grad_in, y, 0, grad_input=grad_in)
-        return grad_in, grad_mix
+            return grad_in, None, None
+        g = grad_out.reshape(b, c, d, h * w)    # any layout: chunks are views
+        if not ctx.overwrite_grad:
+            g = g.clone()
+        # under autocast the mixing ran (and its gradient comes) in half
+        # precision: compute in the gradient's dtype, return the inputs' dtypes
+        y4 = y.reshape(b, c, d, h * w).to(g.dtype)
+        grad_mix = _fusion_backward_in_place(g, y4, mix.to(g.dtype), mask=grad_x is None,
+                                             need_mix=ctx.needs_input_grad[1])
+        grad_in = g.view(b, c, d, h, w).to(y.dtype)
+        if grad_x is not None:          # the ReLU output was also used elsewhere
+            grad_in.add_(grad_x)
+            torch.ops.aten.threshold_backward.grad_input(grad_in, y, 0, grad_input=grad_in)
+        return grad_in, (None if grad_mix is None else grad_mix.to(mix.dtype)), None
 
 
 @MODELS.register_module()
@@ -138,7 +181,7 @@ class A3DConv(BaseFusionConv):
         if x.shape[2] != self.num_slices:
             return self(x.relu_())      # forward raises the error
         mix = self.fusion_weight.permute(2, 1, 0).contiguous()
-        mixed, _ = _ReLUSliceFusion.apply(x, mix)
+        mixed, _ = _ReLUSliceFusion.apply(x, mix, True)   # feeds conv_slices only
         return self.conv_slices(mixed)
 
     def extra_repr(self) -> str:

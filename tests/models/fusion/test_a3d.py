@@ -123,8 +123,8 @@ def test_forward_relu_gradcheck():
 
     from a3d_det.models.fusion.a3d import _ReLUSliceFusion
 
-    def fn(x, mix):
-        return _ReLUSliceFusion.apply(x * 1.0, mix)[0]
+    def fn(x, mix):       # gradcheck's output gradients are not ours to overwrite
+        return _ReLUSliceFusion.apply(x * 1.0, mix, False)[0]
     assert torch.autograd.gradcheck(fn, (x, mix))
 
 
