@@ -143,3 +143,50 @@ def test_forward_relu_under_autocast():
         assert a.dtype == b.dtype
         torch.testing.assert_close(a.float(), b.float(), rtol=0.05, atol=0.05)
     assert grads[0][2].dtype == torch.float32
+
+
+@pytest.mark.parametrize('batch,k', [(1, 1), (2, 3)])
+def test_overwrite_input_in_inference(batch, k):
+    """Without autograd, ``overwrite_input=True`` writes the fused slices into
+    the input (no new feature map from the matrix product) and gives
+    Algorithm 1's result; with autograd it leaves the input alone."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class BmmOutputs(TorchDispatchMode):
+        new = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            if func.overloadpacket is torch.ops.aten.bmm and 'out' not in kwargs:
+                BmmOutputs.new += 1
+            return out
+
+    torch.manual_seed(0)
+    op = A3DConv(6, 4, k, padding=k // 2, num_slices=7)
+    x = torch.randn(batch, 6, 7, 9, 8)
+    expected = algorithm1(x, op.fusion_weight, op.weight, 1, k // 2)
+    given = x.clone()
+    with torch.no_grad(), BmmOutputs():
+        out = op(given, overwrite_input=True)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert BmmOutputs.new == 0
+    assert not torch.allclose(given, x)                  # the input was used
+    kept = x.clone().requires_grad_(True)
+    torch.testing.assert_close(op(kept, overwrite_input=True), expected,
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(kept.detach(), x)         # autograd: untouched
+
+
+def test_densenet_inference_equals_the_autograd_path():
+    """DenseNet3D with A3D in eval mode: the in-place inference path and the
+    fused autograd path give the same feature maps."""
+    from a3d_det.models.backbones import DenseNet3D
+    torch.manual_seed(0)
+    net = DenseNet3D(num_slices=5, fusion=dict(type='A3DConv'), block_config=(2, 2, 2)).eval()
+    x = torch.randn(1, 1, 5, 32, 32)
+    with torch.no_grad():
+        fast = net(x)
+    recorded = net(x.requires_grad_(True))
+    for a, b in zip(fast, recorded):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
