@@ -46,19 +46,15 @@ def _keep_norm_statistics(norm: nn.Module) -> Iterator[None]:
 
 
 def _call(op: nn.Module, relu: nn.Module, x: Tensor, thickness: Tensor | None) -> Tensor:
-    """``op(relu(x))`` of the batch norm's output ``x`` (a temporary),
-    passing ``thickness`` only to the operators that take it. While autograd
-    records, an operator with ``forward_relu`` (A3D) runs the ReLU itself,
-    fused into its first step; otherwise an operator that can overwrite its
-    input (A3D) is told it may."""
+    """``op(relu(x))``, passing ``thickness`` only to the operators that take
+    it. While autograd records, an operator with ``forward_relu`` (A3D) runs
+    the ReLU itself, fused into its first step."""
     fused = getattr(op, 'forward_relu', None)
     if fused is not None and torch.is_grad_enabled():
         return fused(x)
     x = relu(x)
     if getattr(op, 'takes_thickness', False):
         return op(x, thickness)
-    if getattr(op, 'can_overwrite_input', False):
-        return op(x, overwrite_input=True)
     return op(x)
 
 

@@ -35,55 +35,39 @@ def fuse_slices(x: Tensor, fusion_weight: Tensor) -> Tensor:
     return out.view(b, c, d, h, w)
 
 
-#: bytes of the in-place slice fusion's temporary: a few channels' worth, so
-#: that each chunk is read from memory once and rewritten while in cache.
+#: bytes of the slice-fusion backward's temporary: a few channels' worth,
+#: so that each chunk of the gradient is read and rewritten while in cache.
 _CHUNK_BYTES = 1 << 20
 
 
-def _channel_chunks(x: Tensor) -> tuple[Tensor, list[tuple[int, slice]]]:
-    """A temporary of a few channels of ``x`` ``(B, C, D, N)`` (about
-    ``_CHUNK_BYTES``) and the (batch index, channel slice) chunks covering ``x``."""
-    b, c, d, n = x.shape
-    step = max(1, _CHUNK_BYTES // (d * n * x.element_size()))
-    tmp = x.new_empty(min(step, c), d, n)
-    return tmp, [(i, slice(s, min(s + step, c))) for i in range(b) for s in range(0, c, step)]
-
-
-def fuse_slices_in_place(x: Tensor, mix: Tensor) -> None:
-    """:func:`fuse_slices` written into ``x`` ``(B, C, D, N)`` itself (``mix``:
-    ``(C, D, D)``), chunk by chunk through one small temporary: no new feature
-    map. No autograd."""
-    tmp, chunks = _channel_chunks(x)
-    for i, cs in chunks:
-        t = tmp[:cs.stop - cs.start]
-        torch.bmm(mix[cs], x[i, cs], out=t)
-        x[i, cs].copy_(t)
-
-
 def _fusion_backward_in_place(g: Tensor, y: Tensor, mix: Tensor, mask: bool,
-                              need_mix: bool = True) -> Tensor | None:
+                              need_mix: bool = True,
+                              chunk_bytes: int = _CHUNK_BYTES) -> Tensor | None:
     """The slice fusion's backward, overwriting its output gradient ``g``.
 
     With ``g``, ``y`` of shape ``(B, C, D, N)`` and ``mix`` ``(C, D, D)``:
     returns ``grad_mix[c] = sum_b g[b, c] @ y[b, c]^T`` (``None`` unless
-    ``need_mix``) and turns ``g`` into the input gradient
-    ``mix[c]^T @ g[b, c]`` (times the ReLU mask ``y > 0`` if ``mask``), chunk
-    by chunk as :func:`fuse_slices_in_place`: each chunk of ``g`` is read from
-    memory once.
+    ``need_mix``) and turns ``g`` into the
+    input gradient ``mix[c]^T @ g[b, c]`` (times the ReLU mask ``y > 0`` if
+    ``mask``), channel chunk by channel chunk through one small temporary: no
+    feature map is allocated, and each chunk of ``g`` is read from memory once.
     """
-    c, d = g.shape[1:3]
+    b, c, d, n = g.shape
+    step = max(1, chunk_bytes // (d * n * g.element_size()))
     mix_t = mix.transpose(1, 2)
     grad_mix = g.new_zeros(c, d, d) if need_mix else None
-    tmp, chunks = _channel_chunks(g)
-    for i, cs in chunks:
-        g_c, y_c, t = g[i, cs], y[i, cs], tmp[:cs.stop - cs.start]
-        if grad_mix is not None:
-            grad_mix[cs].baddbmm_(g_c, y_c.transpose(1, 2))
-        torch.bmm(mix_t[cs], g_c, out=t)
-        if mask:
-            torch.ops.aten.threshold_backward.grad_input(t, y_c, 0, grad_input=g_c)
-        else:
-            g_c.copy_(t)
+    tmp = g.new_empty(min(step, c), d, n)
+    for i in range(b):
+        for s in range(0, c, step):
+            e = min(s + step, c)
+            g_c, y_c, t = g[i, s:e], y[i, s:e], tmp[:e - s]
+            if grad_mix is not None:
+                grad_mix[s:e].baddbmm_(g_c, y_c.transpose(1, 2))
+            torch.bmm(mix_t[s:e], g_c, out=t)
+            if mask:
+                torch.ops.aten.threshold_backward.grad_input(t, y_c, 0, grad_input=g_c)
+            else:
+                g_c.copy_(t)
     return grad_mix
 
 
@@ -176,25 +160,12 @@ class A3DConv(BaseFusionConv):
             self.fusion_weight.add_(torch.empty_like(self.fusion_weight)
                                     .uniform_(-self.init_noise, self.init_noise))
 
-    can_overwrite_input = True
-
-    def forward(self, x: Tensor, overwrite_input: bool = False) -> Tensor:
-        """Algorithm 1. ``overwrite_input=True``: ``x`` is a temporary the
-        caller gives away; without autograd (inference) the fused slices are
-        then written into it (:func:`fuse_slices_in_place`) instead of a new
-        feature map. The result is the same."""
+    def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
         if x.shape[2] != self.num_slices:
             raise ValueError(f'A3DConv was built for {self.num_slices} slices '
                              f'(fusion_weight {tuple(self.fusion_weight.shape)}), '
                              f'got an input with {x.shape[2]}: {tuple(x.shape)}')
-        b, c, d, h, w = x.shape
-        if overwrite_input and not torch.is_grad_enabled() and x.is_contiguous() \
-                and x.device.type in ('cpu', 'cuda') \
-                and not torch.is_autocast_enabled(x.device.type):
-            fuse_slices_in_place(x.view(b, c, d, h * w),
-                                 self.fusion_weight.permute(2, 1, 0).contiguous())
-            return self.conv_slices(x)
         # Algorithm 1: fuse the slices (line 2), then Conv3D with W2D
         # unsqueezed to (Cout, Cin, 1, K, K) (lines 1 and 3).
         return self.conv_slices(fuse_slices(x, self.fusion_weight))
@@ -202,11 +173,10 @@ class A3DConv(BaseFusionConv):
     def forward_relu(self, x: Tensor) -> Tensor:
         """``forward(relu(x))``, the ReLU applied to ``x`` in place (the
         dense layer's BN-ReLU-conv). With autograd recording, the ReLU and the
-        slice fusion are one node (:class:`_ReLUSliceFusion`) whose backward
-        writes no new feature map; without, the fusion is written into ``x``.
-        The same values and gradients."""
+        slice mixing are one node (:class:`_ReLUSliceFusion`): the same values
+        and gradients with one feature map fewer written in backward."""
         if not torch.is_grad_enabled():
-            return self(x.relu_(), overwrite_input=True)
+            return self(x.relu_())
         self._check_input(x)
         if x.shape[2] != self.num_slices:
             return self(x.relu_())      # forward raises the error

@@ -103,9 +103,6 @@ class BaseFusionConv(nn.Module):
 
     #: whether ``forward`` takes ``thickness`` (only AlignShift).
     takes_thickness: bool = False
-    #: whether ``forward`` takes ``overwrite_input`` (only A3D: the caller gives
-    #: its input away, and inference may compute in its memory).
-    can_overwrite_input: bool = False
     #: whether the kernel also runs along depth with padding K // 2, so K must
     #: be odd to keep the number of slices (I3D, ACS).
     depth_kernel: bool = False
