@@ -107,7 +107,9 @@ class _GrowBuffer(torch.autograd.Function):
                                                     *grad_read.shape[2:]))
         elif grad_chain is not None and not (grad_chain.data_ptr() == acc.data_ptr()
                                              and grad_chain.stride() == acc.stride()):
-            acc[:, :n] += grad_chain     # not the view handed out (not seen here)
+            # the chain was also used outside the block: autograd summed the
+            # view handed out with that use into a new tensor, which replaces it
+            acc[:, :n].copy_(grad_chain)
         if grad_read is not None:
             acc[:, :n] += grad_read
         if s == 0:

@@ -148,3 +148,36 @@ def test_backward_writes_no_sum_of_layer_gradients(fusion):
     assert counter.ops['aten.clone'] == 3          # one block gradient per block
     relu_grads = 3 if fusion == 'A3DConv' else 3 + 2 * 9
     assert counter.ops['aten.threshold_backward'] == relu_grads
+
+
+def test_grow_buffer_gradient_when_a_chain_is_also_used_outside():
+    """The gradient of ``_GrowBuffer`` equals ``torch.cat``'s, also when an
+    intermediate chain is used a second time (autograd then sums the handed-out
+    view with that use into a new tensor)."""
+    from a3d_det.models.backbones.dense_block import _BlockGradient, _GrowBuffer
+    torch.manual_seed(0)
+    x, a, b = (torch.randn(1, c, 2, 3, 3, requires_grad=True) for c in (4, 2, 2))
+    weights = [torch.randn(1, c, 2, 3, 3) for c in (4, 6, 8)]
+
+    def loss_of(grow: bool) -> torch.Tensor:
+        if grow:
+            buffer = torch.cat([x, a, b], 1).detach()
+            state = _BlockGradient(8)
+            c0, r0 = _GrowBuffer.apply(state, buffer, None, x)
+            c1, r1 = _GrowBuffer.apply(state, buffer, c0, a)
+            c2, _ = _GrowBuffer.apply(state, buffer, c1, b)
+        else:
+            c0 = r0 = x
+            c1 = r1 = torch.cat([x, a], 1)
+            c2 = torch.cat([x, a, b], 1)
+        return ((r0 * weights[0]).sum() + (r1 * weights[1]).sum() + (c2 * weights[2]).sum()
+                + (c1 ** 2).sum())                       # c1 used outside as well
+
+    grads = []
+    for grow in (True, False):
+        for t in (x, a, b):
+            t.grad = None
+        loss_of(grow).backward()
+        grads.append([t.grad.clone() for t in (x, a, b)])
+    for g_grow, g_cat in zip(*grads):
+        torch.testing.assert_close(g_grow, g_cat)
