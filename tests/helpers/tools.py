@@ -1,6 +1,7 @@
 """A script of ``tools/`` (not a package) loaded as a module, for in-process tests."""
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -33,3 +34,10 @@ def run_main(module: ModuleType, argv: list[str]) -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     raise AssertionError('run_cli returned without exiting')
+
+
+def benchmark_args(task: str, *argv: str) -> argparse.Namespace:
+    """The options ``tools/analysis/benchmark.py --task TASK --device cpu ARGV``
+    hands the task, parsed by the tool's own parser."""
+    return load_tool('analysis/benchmark.py').parse_args(
+        ['--task', task, '--device', 'cpu', *argv])

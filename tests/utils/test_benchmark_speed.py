@@ -1,7 +1,6 @@
 """tools/analysis/benchmark.py --task speed, run small in-process."""
 from __future__ import annotations
 
-import argparse
 import statistics
 
 import pytest
@@ -10,16 +9,7 @@ import torch
 from a3d_det.utils.benchmarks import speed as speed_task
 from a3d_det.utils.errors import UserInputError
 from a3d_det.utils.timing import Timings
-
-
-def _args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--rounds', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--threads', type=int)
-    speed_task.add_arguments(parser)
-    return parser.parse_args(list(argv))
+from tests.helpers.tools import benchmark_args
 
 
 def test_torchvision_reference_ends_at_denseblock3():
@@ -46,8 +36,8 @@ def test_summary_ratios_are_medians_of_per_round_ratios():
 
 
 def test_backbone_part_runs_small(capsys):
-    result = speed_task.run(_args('--parts', 'backbone', '--size', '32', '--slices', '3',
-                                  '--rounds', '1', '--warmup', '0'))
+    result = speed_task.run(benchmark_args('speed', '--parts', 'backbone', '--size', '32',
+                                           '--slices', '3', '--rounds', '1', '--warmup', '0'))
     whats = [r['what'] for r in result['rows']]
     assert len(whats) == 6 and all(r['slices'] == 3 for r in result['rows'])
     assert len(result['timings']) == 6            # 3 models x (inference, fwd+bwd)
@@ -68,6 +58,6 @@ def test_detector_models_share_weights():
 
 def test_user_errors():
     with pytest.raises(UserInputError, match='odd'):
-        speed_task.run(_args('--slices', '4'))
+        speed_task.run(benchmark_args('speed', '--slices', '4'))
     with pytest.raises(UserInputError, match='multiples of 32'):
-        speed_task.run(_args('--size', '100'))
+        speed_task.run(benchmark_args('speed', '--size', '100'))

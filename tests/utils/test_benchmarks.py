@@ -1,5 +1,4 @@
 """The tasks of tools/analysis/benchmark.py, run small in-process."""
-import argparse
 import json
 import statistics
 
@@ -13,16 +12,7 @@ from a3d_det.utils.benchmarks import froc as froc_task
 from a3d_det.utils.benchmarks import fusion as fusion_task
 from a3d_det.utils.benchmarks import train as train_task
 from a3d_det.utils.errors import UserInputError
-
-
-def _args(module, *argv):
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--rounds', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--threads', type=int)
-    module.add_arguments(parser)
-    return parser.parse_args(list(argv))
+from tests.helpers.tools import benchmark_args
 
 
 def test_every_task_has_the_interface():
@@ -33,7 +23,7 @@ def test_every_task_has_the_interface():
 
 
 def test_froc_task_times_both_and_checks_identity(capsys):
-    result = froc_task.run(_args(froc_task, '--images', '40', '--rounds', '2'))
+    result = froc_task.run(benchmark_args('froc', '--images', '40', '--rounds', '2'))
     assert result['identical'] is True
     assert len(result['vectorised']['wall']) == len(result['loop reference']['wall']) == 2
     expected = statistics.median(a / b for a, b in zip(result['loop reference']['wall'],
@@ -44,7 +34,7 @@ def test_froc_task_times_both_and_checks_identity(capsys):
 
 def test_froc_task_rejects_bad_values():
     with pytest.raises(UserInputError, match='--images'):
-        froc_task.run(_args(froc_task, '--images', '0'))
+        froc_task.run(benchmark_args('froc', '--images', '0'))
 
 
 def test_einsum_reference_is_a3d():
@@ -60,12 +50,12 @@ def test_einsum_reference_is_a3d():
 
 def test_fusion_task_rejects_unknown_operators():
     with pytest.raises(UserInputError, match='unknown operators'):
-        fusion_task.run(_args(fusion_task, '--ops', 'NoSuchConv'))
+        fusion_task.run(benchmark_args('fusion', '--ops', 'NoSuchConv'))
 
 
 def test_data_task_small(capsys):
-    result = data_task.run(_args(data_task, '--size', '48', '--samples', '2', '--rounds', '1',
-                                 '--warmup', '0', '--num-slices', '3'))
+    result = data_task.run(benchmark_args('data', '--size', '48', '--samples', '2',
+                                          '--rounds', '1', '--warmup', '0', '--num-slices', '3'))
     assert [r['case'] for r in result['rows']][0] == 'baseline (decode per use)'
     assert result['rows'][0]['vs_baseline'] == 1.0
     assert all(r['per_s'] > 0 and len(r['wall']) == 1 for r in result['rows'])
