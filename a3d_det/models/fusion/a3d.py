@@ -160,12 +160,15 @@ class A3DConv(BaseFusionConv):
             self.fusion_weight.add_(torch.empty_like(self.fusion_weight)
                                     .uniform_(-self.init_noise, self.init_noise))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _check_slices(self, x: Tensor) -> None:
         self._check_input(x)
         if x.shape[2] != self.num_slices:
             raise ValueError(f'A3DConv was built for {self.num_slices} slices '
                              f'(fusion_weight {tuple(self.fusion_weight.shape)}), '
                              f'got an input with {x.shape[2]}: {tuple(x.shape)}')
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_slices(x)
         # Algorithm 1: fuse the slices (line 2), then Conv3D with W2D
         # unsqueezed to (Cout, Cin, 1, K, K) (lines 1 and 3).
         return self.conv_slices(fuse_slices(x, self.fusion_weight))
@@ -173,13 +176,12 @@ class A3DConv(BaseFusionConv):
     def forward_relu(self, x: Tensor) -> Tensor:
         """``forward(relu(x))``, the ReLU applied to ``x`` in place (the
         dense layer's BN-ReLU-conv). With autograd recording, the ReLU and the
-        slice mixing are one node (:class:`_ReLUSliceFusion`): the same values
-        and gradients with one feature map fewer written in backward."""
+        slice fusion are one node (:class:`_ReLUSliceFusion`): the same values
+        and gradients, and its backward writes no new feature map where a
+        separate ReLU and matrix product wrote one each."""
         if not torch.is_grad_enabled():
             return self(x.relu_())
-        self._check_input(x)
-        if x.shape[2] != self.num_slices:
-            return self(x.relu_())      # forward raises the error
+        self._check_slices(x)
         mix = self.fusion_weight.permute(2, 1, 0).contiguous()
         mixed, _ = _ReLUSliceFusion.apply(x, mix, True)   # feeds conv_slices only
         return self.conv_slices(mixed)

@@ -70,6 +70,8 @@ def test_wrong_number_of_slices_is_a_clear_error():
         op(torch.randn(1, 4, 5, 4, 4))
     with pytest.raises(ValueError, match=r'expects \(B, 4, D, H, W\)'):
         op(torch.randn(1, 5, 3, 4, 4))
+    with pytest.raises(ValueError, match='built for 3 slices'):
+        op.forward_relu(torch.randn(1, 4, 5, 4, 4) * 1.0)
 
 
 def test_built_from_registry():
