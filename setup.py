@@ -20,6 +20,7 @@ setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['a3d_det', 'a3d_det.*']),
+    package_data={'a3d_det.models.fusion': ['a3d_cpu.c']},   # compiled on first use
     python_requires='>=3.10',
     install_requires=read_requirements('runtime'),
     extras_require={'tests': read_requirements('tests')},

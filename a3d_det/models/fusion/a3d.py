@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
+from a3d_det.models.fusion import a3d_cpu
 from a3d_det.models.fusion.base import BaseFusionConv
 from a3d_det.registry import MODELS
 
@@ -121,6 +124,73 @@ class _ReLUSliceFusion(torch.autograd.Function):
         return grad_in, (None if grad_mix is None else grad_mix.to(mix.dtype)), None
 
 
+class _FusedA3DConv(torch.autograd.Function):
+    """``op.conv_slices(fuse_slices(x, P))`` (with ``relu``: of ``relu_(x)``)
+    on CPU float32 through the compiled kernel (:mod:`.a3d_cpu`): the fused
+    map is written into a scratch buffer, laid out as the convolution reads
+    it, and recomputed there in backward instead of being kept, so A3D keeps
+    no more feature maps for backward than no fusion and writes no new one
+    for its fusion (each new feature map costs page faults on first write,
+    which here take longer than the fusion). Backward runs the convolution's
+    backward (``aten.convolution_backward``) and then the fusion's, in place
+    in the convolution's input gradient.
+
+    With ``relu`` the ReLU is applied to ``x`` in place and ``x`` is returned
+    too (``(out, x)``, as autograd requires of a tensor changed in place).
+    """
+
+    @staticmethod
+    def _fuse(op: 'A3DConv', x: Tensor, mix: Tensor, weight: Tensor, relu: bool):
+        b, c, d, h, w = x.shape
+        buf = a3d_cpu.scratch(x.numel())
+        # the 2D convolution of the slices reads (B * D, C, H, W): written so, no copy
+        fused = (buf.view(b, d, c, h, w).transpose(1, 2)
+                 if op.slice_conv_kind(x.shape, x.device, weight.dim()) == 'slices2d'
+                 else buf.view(b, c, d, h, w))
+        a3d_cpu.forward(x, mix, fused, relu)
+        return op.slice_conv(fused, weight)
+
+    @staticmethod
+    def forward(ctx, x: Tensor, mix: Tensor, weight: Tensor, bias: Tensor | None,
+                op: 'A3DConv', relu: bool) -> Tensor | tuple[Tensor, Tensor]:
+        ctx.set_materialize_grads(False)   # no zeros for the unused x output
+        ctx.op, ctx.relu, ctx.has_bias = op, relu, bias is not None
+        plan = _FusedA3DConv._fuse(op, x, mix, weight, relu)
+        conv = F.conv2d if plan.input.dim() == 4 else F.conv3d
+        out = plan.output(conv(plan.input, plan.weight, bias, plan.stride, plan.padding))
+        ctx.save_for_backward(x, mix, weight)
+        if not relu:
+            return out
+        ctx.mark_dirty(x)
+        return out, x
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor | None, grad_x: Tensor | None = None):
+        y, mix, weight = ctx.saved_tensors
+        need_x, need_mix, need_w, need_b = ctx.needs_input_grad[:4]
+        grad_in = grad_mix = grad_w = grad_b = None
+        if grad_out is not None:
+            plan = _FusedA3DConv._fuse(ctx.op, y, mix, weight, False)   # y: ReLU applied
+            need_fused = need_x or need_mix
+            fused_grad, grad_w, grad_b = plan.backward(grad_out, ctx.has_bias,
+                                                       (need_fused, need_w, need_b))
+            if grad_w is not None:
+                grad_w = grad_w.view_as(weight)
+            if need_fused:
+                if a3d_cpu.pixel_strides(fused_grad) is None:
+                    fused_grad = fused_grad.contiguous()
+                grad_mix = torch.zeros_like(mix) if need_mix else None
+                # the convolution's input gradient is new: the fusion's is written over it
+                a3d_cpu.backward(fused_grad, y, mix, grad_mix, fused_grad,
+                                 mask=ctx.relu and grad_x is None)
+                grad_in = fused_grad
+        if grad_x is not None:          # the ReLU output was also used elsewhere
+            grad_in = grad_x.clone() if grad_in is None else grad_in.add_(grad_x)
+            torch.ops.aten.threshold_backward.grad_input(grad_in, y, 0, grad_input=grad_in)
+        return grad_in, grad_mix, grad_w, grad_b, None, None
+
+
 @MODELS.register_module()
 class A3DConv(BaseFusionConv):
     """Asymmetric 3D context fusion: a dense, per-channel linear fusion of the
@@ -167,23 +237,41 @@ class A3DConv(BaseFusionConv):
                              f'(fusion_weight {tuple(self.fusion_weight.shape)}), '
                              f'got an input with {x.shape[2]}: {tuple(x.shape)}')
 
+    def _mix(self) -> Tensor:
+        """``P`` as the ``(C, D, D)`` matrices of :func:`fuse_slices`."""
+        return self.fusion_weight.permute(2, 1, 0).contiguous()
+
+    def _fused(self, x: Tensor, relu: bool) -> Tensor | None:
+        """The kernel path (:class:`_FusedA3DConv`) where it applies, else ``None``."""
+        mix = self._mix()
+        if not a3d_cpu.applies(x, mix=mix):
+            return None
+        out = _FusedA3DConv.apply(x, mix, self.weight, self.bias, self, relu)
+        return out[0] if relu else out
+
     def forward(self, x: Tensor) -> Tensor:
         self._check_slices(x)
+        out = self._fused(x, relu=False)
+        if out is not None:
+            return out
         # Algorithm 1: fuse the slices (line 2), then Conv3D with W2D
         # unsqueezed to (Cout, Cin, 1, K, K) (lines 1 and 3).
         return self.conv_slices(fuse_slices(x, self.fusion_weight))
 
     def forward_relu(self, x: Tensor) -> Tensor:
         """``forward(relu(x))``, the ReLU applied to ``x`` in place (the
-        dense layer's BN-ReLU-conv). With autograd recording, the ReLU and the
-        slice fusion are one node (:class:`_ReLUSliceFusion`): the same values
-        and gradients, and its backward writes no new feature map where a
-        separate ReLU and matrix product wrote one each."""
+        dense layer's BN-ReLU-conv). On CPU float32 the ReLU, slice fusion
+        and convolution are one node (:class:`_FusedA3DConv`); elsewhere,
+        with autograd recording, the ReLU and the slice fusion are one node
+        (:class:`_ReLUSliceFusion`). The same values and gradients, and the
+        backward writes no new feature map for the ReLU or the fusion."""
+        self._check_slices(x)
+        out = self._fused(x, relu=True)
+        if out is not None:
+            return out
         if not torch.is_grad_enabled():
             return self(x.relu_())
-        self._check_slices(x)
-        mix = self.fusion_weight.permute(2, 1, 0).contiguous()
-        mixed, _ = _ReLUSliceFusion.apply(x, mix, True)   # feeds conv_slices only
+        mixed, _ = _ReLUSliceFusion.apply(x, self._mix(), True)   # feeds conv_slices only
         return self.conv_slices(mixed)
 
     def extra_repr(self) -> str:

@@ -7,6 +7,7 @@ and padding act in-plane only; the number of slices ``D`` is kept.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -81,6 +82,59 @@ def shift_slices(x: Tensor, n_fold: int = 8,
         nxt, prv = torch.lerp(nxt, up, a), torch.lerp(prv, down, a)
     # one concatenation writes the output once (no clone + slice assignments)
     return torch.cat([nxt, prv, x[:, 2 * fold:]], dim=1)
+
+
+@dataclass(frozen=True)
+class SliceConv:
+    """A 1 x K x K convolution of every slice as one N-d convolution
+    (:meth:`BaseFusionConv.slice_conv`): its ``input`` (a view or copy of the
+    ``(B, Cin, D, H, W)`` feature map), ``weight``, ``stride`` and
+    ``padding``, and how its tensors map back to 5D."""
+    input: Tensor
+    weight: Tensor
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    shape: tuple[int, int, int, int, int]     # the 5D input's (B, Cin, D, H, W)
+    slices_first: bool                        # input is (B * D, Cin, H, W)
+
+    def output(self, y: Tensor) -> Tensor:
+        """The convolution's output as ``(B, Cout, D, H', W')`` (a view)."""
+        b, _, d, _, _ = self.shape
+        if self.slices_first:
+            return y.view(b, d, *y.shape[1:]).transpose(1, 2)
+        if y.dim() == 4:                      # (B, Cout, D * H, W)
+            return y.view(b, y.shape[1], d, -1, y.shape[-1])
+        return y
+
+    def grad_output(self, g: Tensor) -> Tensor:
+        """A gradient of :meth:`output` in the convolution's output shape."""
+        b, _, d, _, _ = self.shape
+        if self.slices_first:
+            return g.transpose(1, 2).reshape(b * d, *g.shape[1:2], *g.shape[3:])
+        if self.input.dim() == 4:
+            return g.reshape(b, g.shape[1], -1, g.shape[-1])
+        return g
+
+    def grad_input(self, g: Tensor) -> Tensor:
+        """A gradient of ``input`` as ``(B, Cin, D, H, W)`` (a view where its
+        layout allows)."""
+        b, c, d, h, w = self.shape
+        if self.slices_first:
+            return g.reshape(b, d, c, h, w).transpose(1, 2)
+        return g.reshape(b, c, d, h, w)
+
+    def backward(self, grad: Tensor, bias: bool,
+                 needs: tuple[bool, bool, bool]) -> tuple[Tensor | None, ...]:
+        """Gradients of the input (5D), of ``weight`` (in its shape here,
+        4D or 5D) and of the bias from the gradient ``grad`` of the 5D
+        output; ``needs`` says which to compute."""
+        n = self.input.dim() - 2
+        g_in, g_w, g_b = torch.ops.aten.convolution_backward(
+            self.grad_output(grad), self.input, self.weight,
+            [self.weight.shape[0]] if bias else None, self.stride, self.padding,
+            [1] * n, False, [0] * n, 1, list(needs))
+        return (None if g_in is None else self.grad_input(g_in),
+                g_w, g_b)
 
 
 class BaseFusionConv(nn.Module):
@@ -214,15 +268,8 @@ class BaseFusionConv(nn.Module):
 
         Computed with 2D convolutions where PyTorch's CPU backend would
         otherwise pick its slow (vol2col) 3D kernel; the arithmetic is that of
-        ``F.conv3d(x, w.unsqueeze(2), bias, (1, *stride), (0, *padding))``:
-
-        * 1 x 1, stride 1, no padding: one 2D 1 x 1 convolution of the
-          ``(B, Cin, D * H, W)`` view (no copy);
-        * K x K on small maps (below oneDNN's threshold for 3D inputs of batch
-          1, ``Cin * D * H <= 20480``): a 2D convolution of the slices
-          as a ``(B * D, Cin, H, W)`` batch (one copy of the input; the result
-          is a transposed view);
-        * otherwise ``F.conv3d`` (oneDNN).
+        ``F.conv3d(x, w.unsqueeze(2), bias, (1, *stride), (0, *padding))``
+        (:meth:`slice_conv` says which convolution runs).
 
         Args:
             x: ``(B, Cin, D, H, W)``.
@@ -231,18 +278,46 @@ class BaseFusionConv(nn.Module):
         Returns:
             ``(B, Cout, D, H', W')``.
         """
-        w = self.weight if weight is None else weight
+        plan = self.slice_conv(x, self.weight if weight is None else weight)
+        conv = F.conv2d if plan.input.dim() == 4 else F.conv3d
+        return plan.output(conv(plan.input, plan.weight, self.bias, plan.stride, plan.padding))
+
+    def slice_conv(self, x: Tensor, weight: Tensor) -> SliceConv:
+        """The convolution :meth:`conv_slices` runs on ``x`` ``(B, Cin, D, H, W)``:
+
+        * 1 x 1, stride 1, no padding: one 2D 1 x 1 convolution of the
+          ``(B, Cin, D * H, W)`` view (no copy);
+        * K x K on small CPU maps (below oneDNN's threshold for 3D inputs of
+          batch 1, ``Cin * D * H <= 20480``): a 2D convolution of the slices
+          as a ``(B * D, Cin, H, W)`` batch (a view where ``x`` lies slices
+          first, ``x.transpose(1, 2).is_contiguous()``, else one copy; the
+          result is a transposed view);
+        * otherwise ``F.conv3d`` with the kernel as ``(Cout, Cin, 1, K, K)``
+          (oneDNN).
+        """
         b, c, d, h, wd = x.shape
-        if w.dim() == 4 and x.device.type == 'cpu':
+        kind = self.slice_conv_kind(x.shape, x.device, weight.dim())
+        if kind == 'view2d':
+            return SliceConv(x.reshape(b, c, d * h, wd), weight, (1, 1), (0, 0),
+                             (b, c, d, h, wd), slices_first=False)
+        if kind == 'slices2d':
+            return SliceConv(x.transpose(1, 2).reshape(b * d, c, h, wd), weight,
+                             self.stride, self.padding, (b, c, d, h, wd), slices_first=True)
+        return SliceConv(x, weight.unsqueeze(2) if weight.dim() == 4 else weight,
+                         (1, *self.stride), (0, *self.padding), (b, c, d, h, wd),
+                         slices_first=False)
+
+    def slice_conv_kind(self, shape: torch.Size, device: torch.device,
+                        weight_dim: int = 4) -> str:
+        """``'view2d'``, ``'slices2d'`` or ``'conv3d'``: the three cases of
+        :meth:`slice_conv` for an input of this shape on this device."""
+        b, c, d, h, _ = shape
+        if weight_dim == 4 and device.type == 'cpu':
             if self.kernel_size == 1 and self.stride == (1, 1) and self.padding == (0, 0):
-                y = F.conv2d(x.reshape(b, c, d * h, wd), w, self.bias)
-                return y.view(b, -1, d, h, wd)
+                return 'view2d'
             if b == 1 and c * d * h <= _ONEDNN_3D_MIN:
-                y = F.conv2d(x.transpose(1, 2).reshape(b * d, c, h, wd), w, self.bias,
-                             self.stride, self.padding)
-                return y.view(b, d, *y.shape[1:]).transpose(1, 2)
-        return F.conv3d(x, w.unsqueeze(2), self.bias, (1, *self.stride),
-                        (0, *self.padding))
+                return 'slices2d'
+        return 'conv3d'
 
     def extra_repr(self) -> str:
         s = (f'{self.in_channels}, {self.out_channels}, '

@@ -133,12 +133,20 @@ class _NewStorages(TorchDispatchMode):
         return out
 
 
-@pytest.mark.parametrize('fusion', ['NoFusionConv', 'A3DConv'])
-def test_backward_writes_no_sum_of_layer_gradients(fusion):
+@pytest.mark.parametrize('fusion,kernel', [('NoFusionConv', False), ('A3DConv', False),
+                                           ('A3DConv', True)])
+def test_backward_writes_no_sum_of_layer_gradients(fusion, kernel, monkeypatch):
     """Backward accumulates the layers' input gradients in place in one block
     gradient (no new tensor per layer for autograd's sums), and A3D's fused
     ReLU masks its own gradient in place (no ReLU gradient tensor in the dense
-    layers; the stem's and the two transitions' ReLUs still write one each)."""
+    layers; the stem's and the two transitions' ReLUs still write one each),
+    on the matmul path and through the CPU kernel alike."""
+    from a3d_det.models.fusion import a3d_cpu
+    if not kernel:
+        monkeypatch.setattr(a3d_cpu, '_library', None)
+        monkeypatch.setattr(a3d_cpu, '_loaded', True)
+    elif a3d_cpu.library() is None:
+        pytest.skip('no A3D CPU kernel (no C compiler)')
     net = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(3, 3, 3)).train()
     loss = net(torch.randn(1, 1, 3, 32, 32))[-1].sum()   # each output used once
     counter = _NewStorages()
