@@ -44,7 +44,9 @@ def test_backbone_part_runs_small(capsys):
     assert 'DenseNet3D A3D / torchvision' in capsys.readouterr().out
 
 
-def test_detector_models_share_weights():
+def test_detector_models_share_weights_and_boxes():
+    """A3D holds the no-fusion weights and P = I: both detectors post-process
+    the same boxes, also after training steps (batch-norm statistics move)."""
     cases = speed_task.detector_cases(3, 64, torch.device('cpu'), amp=False)
     assert sorted(cases) == sorted((m, 3, f) for m in ('train_step', 'test_step')
                                    for f in speed_task.FUSIONS)
@@ -53,7 +55,16 @@ def test_detector_models_share_weights():
     a3d_state = a3d.state_dict()
     for name, value in nofusion.state_dict().items():
         assert torch.equal(value, a3d_state[name]), name
-    assert any('fusion_weight' in k for k in a3d_state)
+    fusion = [v for k, v in a3d_state.items() if k.endswith('fusion_weight')]
+    assert fusion and all(torch.equal(p, torch.eye(3).unsqueeze(-1).expand_as(p))
+                          for p in fusion)
+    for fusion_type in speed_task.FUSIONS:
+        cases[('train_step', 3, fusion_type)]()
+    from a3d_det.utils.benchmarks.train import make_batch
+    batch = make_batch(3, 64)
+    outputs = [m.eval().test_step(batch)[0].pred_instances for m in (nofusion, a3d)]
+    torch.testing.assert_close(outputs[0].bboxes, outputs[1].bboxes)
+    torch.testing.assert_close(outputs[0].scores, outputs[1].scores)
 
 
 def test_user_errors():
