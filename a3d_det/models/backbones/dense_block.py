@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from a3d_det.models.backbones.norm import build_norm_layer
 from a3d_det.models.fusion import NoFusionConv
+from a3d_det.models.scratch import scratch
 from a3d_det.registry import MODELS
 
 
@@ -43,6 +44,26 @@ def _keep_norm_statistics(norm: nn.Module) -> Iterator[None]:
         with torch.no_grad():
             for name, value in saved.items():
                 getattr(norm, name).copy_(value)
+
+
+def _inference_norm(norm: nn.Module, x: Tensor, slot: str | None) -> Tensor:
+    """``norm(x)``; at CPU inference (no autograd, eval mode, batch norm with
+    running statistics) computed as ``x * scale + shift`` into the scratch
+    buffer ``slot`` (``None``: into ``x`` itself), so that no new feature map
+    is written (see :mod:`a3d_det.models.scratch`). The arithmetic is that of
+    eval-mode batch norm; the module's forward hooks do not run then."""
+    if (torch.is_grad_enabled() or norm.training or x.device.type != 'cpu'
+            or not isinstance(norm, nn.modules.batchnorm._BatchNorm)
+            or norm.running_var is None):
+        return norm(x)
+    scale = torch.rsqrt(norm.running_var + norm.eps)
+    shift = -norm.running_mean * scale
+    if norm.affine:
+        scale = scale * norm.weight
+        shift = shift * norm.weight + norm.bias
+    shape = (-1,) + (1,) * (x.dim() - 2)
+    out = x if slot is None else scratch(slot, x.numel(), x).view(x.shape)
+    return torch.addcmul(shift.view(shape), x, scale.view(shape), out=out)
 
 
 def _call(op: nn.Module, relu: nn.Module, x: Tensor, thickness: Tensor | None) -> Tensor:
@@ -142,7 +163,9 @@ class _DenseLayer(nn.Module):
     def bottleneck(self, *features: Tensor, thickness: Tensor | None = None) -> Tensor:
         """BN-ReLU-conv1 of the concatenated ``features``."""
         x = features[0] if len(features) == 1 else torch.cat(features, 1)
-        return _call(self.conv1, self.relu1, self.norm1(x), thickness)
+        # at inference the normalised input lives for this call only
+        normed = _inference_norm(self.norm1, x, 'dense_norm')
+        return _call(self.conv1, self.relu1, normed, thickness)
 
     def forward(self, features: Tensor | list[Tensor], thickness: Tensor | None) -> Tensor:
         """``features``: the concatenated block input and earlier outputs
@@ -159,7 +182,8 @@ class _DenseLayer(nn.Module):
                               use_reentrant=False, context_fn=self._checkpoint_contexts)
         else:
             x = self.bottleneck(*feats, thickness=thickness)
-        return _call(self.conv2, self.relu2, self.norm2(x), thickness)
+        # conv1's output is this call's own: normalised in place at inference
+        return _call(self.conv2, self.relu2, _inference_norm(self.norm2, x, None), thickness)
 
 
 class _DenseBlock(nn.ModuleDict):

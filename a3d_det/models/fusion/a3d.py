@@ -8,6 +8,7 @@ from torch.autograd.function import once_differentiable
 
 from a3d_det.models.fusion import a3d_cpu
 from a3d_det.models.fusion.base import BaseFusionConv
+from a3d_det.models.scratch import scratch
 from a3d_det.registry import MODELS
 
 
@@ -142,7 +143,7 @@ class _FusedA3DConv(torch.autograd.Function):
     @staticmethod
     def _fuse(op: 'A3DConv', x: Tensor, mix: Tensor, weight: Tensor, relu: bool):
         b, c, d, h, w = x.shape
-        buf = a3d_cpu.scratch(x.numel())
+        buf = scratch('a3d_fused', x.numel(), x)
         # the 2D convolution of the slices reads (B * D, C, H, W): written so, no copy
         fused = (buf.view(b, d, c, h, w).transpose(1, 2)
                  if op.slice_conv_kind(x.shape, x.device, weight.dim()) == 'slices2d'

@@ -26,7 +26,6 @@ import hashlib
 import os
 import platform
 import subprocess
-import threading
 import warnings
 from pathlib import Path
 
@@ -40,7 +39,6 @@ SOURCE = Path(__file__).with_name('a3d_cpu.c')
 _FLAG_SETS = (['-O3', '-march=native', '-fopenmp'], ['-O3', '-fopenmp'])
 _library: ctypes.CDLL | None = None
 _loaded = False
-_scratch = threading.local()
 
 
 def cache_dir() -> Path:
@@ -158,18 +156,6 @@ def applies(*maps: Tensor, mix: Tensor | None = None) -> bool:
             and (mix is None or mix.is_contiguous())
             and not torch.is_autocast_enabled('cpu')
             and library() is not None)
-
-
-def scratch(numel: int) -> Tensor:
-    """A float32 CPU buffer of ``numel`` elements, the same memory on every
-    call in this thread (grown when too small; contents not kept). A new
-    feature map costs page faults on first write; this one does not after
-    the first use. It holds the largest fused map so far (one layer's input)."""
-    buffer = getattr(_scratch, 'buffer', None)
-    if buffer is None or buffer.numel() < numel:
-        _scratch.buffer = buffer = None     # free the old one first
-        _scratch.buffer = buffer = torch.empty(numel)
-    return buffer[:numel]
 
 
 def _ptr(t: Tensor | None) -> int | None:

@@ -189,3 +189,44 @@ def test_grow_buffer_gradient_when_a_chain_is_also_used_outside():
         grads.append([t.grad.clone() for t in (x, a, b)])
     for g_grow, g_cat in zip(*grads):
         torch.testing.assert_close(g_grow, g_cat)
+
+
+def _randomise_norms(net):
+    torch.manual_seed(1)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+
+
+@pytest.mark.parametrize('fusion', ['NoFusionConv', 'A3DConv'])
+def test_inference_normalises_without_new_feature_maps(fusion):
+    """At CPU inference the dense layers' batch norms run as scale and shift
+    into a reused buffer (norm1) and in place (norm2): the values of the
+    batch-norm modules, and no batch-norm call left in the dense layers."""
+    net = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(2, 3, 2)).eval()
+    _randomise_norms(net)
+    x = torch.randn(1, 1, 3, 64, 64)
+    with torch.enable_grad():                       # autograd on: the modules run
+        expected = net(x)
+    calls = _Calls()
+    with torch.no_grad(), calls:
+        out = net(x)
+    for a, b in zip(out, expected):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
+    norms = sum(v for k, v in calls.ops.items() if 'batch_norm' in k)
+    assert norms == 1 + 2                           # the stem's and the transitions'
+
+
+class _Calls(TorchDispatchMode):
+    """Counts the calls of each ATen op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[str(func.overloadpacket)] += 1
+        return func(*args, **(kwargs or {}))
