@@ -46,24 +46,40 @@ def _keep_norm_statistics(norm: nn.Module) -> Iterator[None]:
                 getattr(norm, name).copy_(value)
 
 
-def _inference_norm(norm: nn.Module, x: Tensor, slot: str | None) -> Tensor:
-    """``norm(x)``; at CPU inference (no autograd, eval mode, batch norm with
-    running statistics) computed as ``x * scale + shift`` into the scratch
-    buffer ``slot`` (``None``: into ``x`` itself), so that no new feature map
-    is written (see :mod:`a3d_det.models.scratch`). The arithmetic is that of
-    eval-mode batch norm; the module's forward hooks do not run then."""
+def _inference_affine(norm: nn.Module, x: Tensor) -> tuple[Tensor, Tensor] | None:
+    """``norm`` as per-channel ``(scale, shift)`` at CPU inference (no
+    autograd, eval mode, batch norm with running statistics), else ``None``."""
     if (torch.is_grad_enabled() or norm.training or x.device.type != 'cpu'
             or not isinstance(norm, nn.modules.batchnorm._BatchNorm)
             or norm.running_var is None):
-        return norm(x)
+        return None
     scale = torch.rsqrt(norm.running_var + norm.eps)
     shift = -norm.running_mean * scale
     if norm.affine:
         scale = scale * norm.weight
         shift = shift * norm.weight + norm.bias
-    shape = (-1,) + (1,) * (x.dim() - 2)
-    out = x if slot is None else scratch(slot, x.numel(), x).view(x.shape)
-    return torch.addcmul(shift.view(shape), x, scale.view(shape), out=out)
+    return scale, shift
+
+
+def _norm_relu_conv(norm: nn.Module, relu: nn.Module, conv: nn.Module, x: Tensor,
+                    thickness: Tensor | None, slot: str | None) -> Tensor:
+    """``conv(relu(norm(x)))``. At CPU inference (:func:`_inference_affine`)
+    the batch norm is a scale and shift, applied by the operator itself where
+    it can (``forward_norm_relu``: A3D's kernel reads ``x`` directly), else
+    written into the scratch buffer ``slot`` (``None``: into ``x``, a
+    temporary of the caller's), so that no new feature map is written (see
+    :mod:`a3d_det.models.scratch`). The norm's and ReLU's forward hooks do not
+    run then."""
+    affine = _inference_affine(norm, x)
+    if affine is None:
+        return _call(conv, relu, norm(x), thickness)
+    fold = getattr(conv, 'forward_norm_relu', None)
+    out = fold(x, *affine) if fold is not None else None
+    if out is not None:
+        return out
+    scale, shift = (t.view((-1,) + (1,) * (x.dim() - 2)) for t in affine)
+    normed = x if slot is None else scratch(slot, x.numel(), x).view(x.shape)
+    return _call(conv, relu, torch.addcmul(shift, x, scale, out=normed), thickness)
 
 
 def _call(op: nn.Module, relu: nn.Module, x: Tensor, thickness: Tensor | None) -> Tensor:
@@ -163,9 +179,8 @@ class _DenseLayer(nn.Module):
     def bottleneck(self, *features: Tensor, thickness: Tensor | None = None) -> Tensor:
         """BN-ReLU-conv1 of the concatenated ``features``."""
         x = features[0] if len(features) == 1 else torch.cat(features, 1)
-        # at inference the normalised input lives for this call only
-        normed = _inference_norm(self.norm1, x, 'dense_norm')
-        return _call(self.conv1, self.relu1, normed, thickness)
+        # the normalised input lives for this call only: at inference, a scratch buffer
+        return _norm_relu_conv(self.norm1, self.relu1, self.conv1, x, thickness, 'dense_norm')
 
     def forward(self, features: Tensor | list[Tensor], thickness: Tensor | None) -> Tensor:
         """``features``: the concatenated block input and earlier outputs
@@ -182,8 +197,8 @@ class _DenseLayer(nn.Module):
                               use_reentrant=False, context_fn=self._checkpoint_contexts)
         else:
             x = self.bottleneck(*feats, thickness=thickness)
-        # conv1's output is this call's own: normalised in place at inference
-        return _call(self.conv2, self.relu2, _inference_norm(self.norm2, x, None), thickness)
+        # conv1's output is this call's own: at inference, normalised in place
+        return _norm_relu_conv(self.norm2, self.relu2, self.conv2, x, thickness, None)
 
 
 class _DenseBlock(nn.ModuleDict):

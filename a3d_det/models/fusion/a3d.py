@@ -141,13 +141,18 @@ class _FusedA3DConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def _fuse(op: 'A3DConv', x: Tensor, mix: Tensor, weight: Tensor, relu: bool):
+    def fused_layout(op: 'A3DConv', buf: Tensor, x: Tensor, weight: Tensor) -> Tensor:
+        """``buf`` as the ``(B, C, D, H, W)`` fused map of ``x``, laid out as
+        ``op.conv_slices`` reads it: the 2D convolution of the slices reads
+        ``(B * D, C, H, W)``, so there it is slices first (no copy)."""
         b, c, d, h, w = x.shape
-        buf = scratch('a3d_fused', x.numel(), x)
-        # the 2D convolution of the slices reads (B * D, C, H, W): written so, no copy
-        fused = (buf.view(b, d, c, h, w).transpose(1, 2)
-                 if op.slice_conv_kind(x.shape, x.device, weight.dim()) == 'slices2d'
-                 else buf.view(b, c, d, h, w))
+        if op.slice_conv_kind(x.shape, x.device, weight.dim()) == 'slices2d':
+            return buf.view(b, d, c, h, w).transpose(1, 2)
+        return buf.view(b, c, d, h, w)
+
+    @staticmethod
+    def _fuse(op: 'A3DConv', x: Tensor, mix: Tensor, weight: Tensor, relu: bool):
+        fused = _FusedA3DConv.fused_layout(op, scratch('a3d_fused', x.numel(), x), x, weight)
         a3d_cpu.forward(x, mix, fused, relu)
         return op.slice_conv(fused, weight)
 
@@ -274,6 +279,20 @@ class A3DConv(BaseFusionConv):
             return self(x.relu_())
         mixed, _ = _ReLUSliceFusion.apply(x, self._mix(), True)   # feeds conv_slices only
         return self.conv_slices(mixed)
+
+    def forward_norm_relu(self, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor | None:
+        """``forward(relu(x * scale + shift))`` with per-channel ``scale`` and
+        ``shift`` ``(Cin,)`` (a batch norm in eval mode), without autograd,
+        where the CPU kernel applies (``x`` is read once and not changed);
+        ``None`` elsewhere (the caller then normalises)."""
+        self._check_slices(x)
+        mix = self._mix()
+        if torch.is_grad_enabled() or not a3d_cpu.applies(x, mix=mix):
+            return None
+        buf = scratch('a3d_fused', x.numel(), x)
+        fused = _FusedA3DConv.fused_layout(self, buf, x, self.weight)
+        a3d_cpu.forward(x, mix, fused, relu=True, in_place=False, scale=scale, shift=shift)
+        return self.conv_slices(fused)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', init_noise={self.init_noise}'

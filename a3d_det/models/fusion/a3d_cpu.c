@@ -3,7 +3,8 @@
  *
  * Per channel plane of D slices of n pixels, X (D, n), with the channel's
  * mixing matrix M (D, D) (M[k][j] = P[j, k, c]):
- *   forward   Z = M @ relu?(X)           (the ReLU also written back to X)
+ *   forward   Z = M @ relu?(X * a + b)   (a, b: batch norm in eval mode;
+ *                                         the ReLU can be written back to X)
  *   backward  dX = mask? (M^T @ G),  dM += G @ Y^T
  * A vector of W pixels of all D slices is held in registers while the D
  * outputs are formed, so every feature map is read and written once; batched
@@ -25,20 +26,24 @@ static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline vf relu_v(vf v) { return (vf)((vi)v & ((v > 0.f) | (v != v))); }
 static inline float relu_s(float v) { return v > 0.f || v != v ? v : 0.f; }
 
-/* Forward of one plane. x_relu: NULL, or where relu(x) is written (may be x). */
+/* Forward of one plane: the input is x, or x * scale + shift where affine,
+ * rectified where relu; x_out: NULL, or where that input is written (may be x). */
 static inline __attribute__((always_inline))
-void forward_plane(const int d, const float *x, float *x_relu, const float *m,
-                   float *out, int64_t n, int64_t sx, int64_t so)
+void forward_plane(const int d, const float *x, float *x_out, const float *m,
+                   float *out, int64_t n, int64_t sx, int64_t so,
+                   int affine, float scale, float shift, int relu)
 {
     int64_t i = 0;
     for (; i + W <= n; i += W) {
         vf v[MAX_SLICES];
         for (int j = 0; j < d; ++j) {
             v[j] = load(x + j * sx + i);
-            if (x_relu) {
+            if (affine)
+                v[j] = v[j] * scale + shift;
+            if (relu)
                 v[j] = relu_v(v[j]);
-                store(x_relu + j * sx + i, v[j]);
-            }
+            if (x_out)
+                store(x_out + j * sx + i, v[j]);
         }
         for (int k = 0; k < d; ++k) {
             vf a = m[k * d] * v[0];
@@ -51,10 +56,12 @@ void forward_plane(const int d, const float *x, float *x_relu, const float *m,
         float v[MAX_SLICES];
         for (int j = 0; j < d; ++j) {
             v[j] = x[j * sx + i];
-            if (x_relu) {
+            if (affine)
+                v[j] = v[j] * scale + shift;
+            if (relu)
                 v[j] = relu_s(v[j]);
-                x_relu[j * sx + i] = v[j];
-            }
+            if (x_out)
+                x_out[j * sx + i] = v[j];
         }
         for (int k = 0; k < d; ++k) {
             float a = m[k * d] * v[0];
@@ -124,8 +131,11 @@ void backward_plane(const int d, const float *g, const float *y, const float *m,
  * the strides of the first three axes in s* (elements); mix: (channels, d, d),
  * contiguous. The return value is -1 for d outside 1..MAX_SLICES. */
 
-/* out = mix @ x per plane; x_relu: NULL, or x (the ReLU applied in place) */
-int a3d_fusion_forward(const float *x, const int64_t *sx, float *x_relu,
+/* out = mix @ x' per plane, x' = x, times scale[c] plus shift[c] where scale
+ * is not NULL (batch norm in eval mode), rectified where relu; x' is written
+ * to x_out unless it is NULL (x_out = x: in place) */
+int a3d_fusion_forward(const float *x, const int64_t *sx, float *x_out,
+                       const float *scale, const float *shift, int relu,
                        const float *mix, float *out, const int64_t *so,
                        int64_t batch, int64_t channels, int64_t d, int64_t n,
                        int threads)
@@ -137,8 +147,10 @@ int a3d_fusion_forward(const float *x, const int64_t *sx, float *x_relu,
         const int64_t b = p / channels, c = p % channels;
         const int64_t ox = b * sx[0] + c * sx[1], oo = b * so[0] + c * so[1];
         const float *m = mix + c * d * d;
-#define FORWARD(D) forward_plane(D, x + ox, x_relu ? x_relu + ox : NULL, m, out + oo, \
-                                 n, sx[2], so[2])
+        const int affine = scale != NULL;
+        const float sc = affine ? scale[c] : 1.f, sh = affine ? shift[c] : 0.f;
+#define FORWARD(D) forward_plane(D, x + ox, x_out ? x_out + ox : NULL, m, out + oo, \
+                                 n, sx[2], so[2], affine, sc, sh, relu)
         DISPATCH(FORWARD)
 #undef FORWARD
     }

@@ -99,7 +99,7 @@ def _load(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     f32, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     strides = ctypes.POINTER(i64)
-    lib.a3d_fusion_forward.argtypes = ([f32, strides, f32, f32, f32, strides]
+    lib.a3d_fusion_forward.argtypes = ([f32, strides, f32, f32, f32, c_int, f32, f32, strides]
                                        + [i64] * 4 + [c_int])
     lib.a3d_fusion_backward.argtypes = ([f32, strides, f32, strides, f32, f32, f32, strides,
                                          c_int] + [i64] * 4 + [c_int])
@@ -171,14 +171,21 @@ def _check(status: int, d: int) -> None:
         raise ValueError(f'the A3D CPU kernel takes 1 to {MAX_SLICES} slices, got {d}')
 
 
-def forward(x: Tensor, mix: Tensor, out: Tensor, relu: bool) -> None:
-    """``out[b, c] = mix[c] @ x[b, c]`` over the slice axis (``x``, ``out``:
-    ``(B, C, D, ...)``, not overlapping; ``mix``: ``(C, D, D)``); with
-    ``relu`` the ReLU is applied to ``x`` in place first."""
+def forward(x: Tensor, mix: Tensor, out: Tensor, relu: bool, in_place: bool | None = None,
+            scale: Tensor | None = None, shift: Tensor | None = None) -> None:
+    """``out[b, c] = mix[c] @ x'[b, c]`` over the slice axis (``x``, ``out``:
+    ``(B, C, D, ...)``, not overlapping; ``mix``: ``(C, D, D)``), where
+    ``x' = x * scale[c] + shift[c]`` if ``scale`` (``(C,)``, with ``shift``)
+    is given, rectified if ``relu``. ``in_place`` (default: ``relu``) writes
+    ``x'`` over ``x``."""
     b, c, d = x.shape[:3]
+    in_place = relu if in_place is None else in_place
+    if scale is not None:
+        scale, shift = scale.contiguous(), shift.contiguous()
     _check(library().a3d_fusion_forward(
-        _ptr(x), _strides(x), _ptr(x) if relu else None, _ptr(mix), _ptr(out), _strides(out),
-        b, c, d, x[0, 0, 0].numel(), torch.get_num_threads()), d)
+        _ptr(x), _strides(x), _ptr(x) if in_place else None, _ptr(scale), _ptr(shift),
+        int(relu), _ptr(mix), _ptr(out), _strides(out), b, c, d, x[0, 0, 0].numel(),
+        torch.get_num_threads()), d)
 
 
 def backward(grad: Tensor, y: Tensor, mix: Tensor, grad_mix: Tensor | None,

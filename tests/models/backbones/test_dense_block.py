@@ -204,8 +204,9 @@ def _randomise_norms(net):
 @pytest.mark.parametrize('fusion', ['NoFusionConv', 'A3DConv'])
 def test_inference_normalises_without_new_feature_maps(fusion):
     """At CPU inference the dense layers' batch norms run as scale and shift
-    into a reused buffer (norm1) and in place (norm2): the values of the
-    batch-norm modules, and no batch-norm call left in the dense layers."""
+    into a reused buffer (norm1) and in place (norm2), or inside A3D's kernel:
+    the values of the batch-norm modules, and no batch-norm call left in the
+    dense layers."""
     net = DenseNet3D(num_slices=3, fusion=dict(type=fusion), block_config=(2, 3, 2)).eval()
     _randomise_norms(net)
     x = torch.randn(1, 1, 3, 64, 64)
@@ -218,6 +219,10 @@ def test_inference_normalises_without_new_feature_maps(fusion):
         torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
     norms = sum(v for k, v in calls.ops.items() if 'batch_norm' in k)
     assert norms == 1 + 2                           # the stem's and the transitions'
+    # no fusion: scale and shift per norm; A3D's kernel applies them itself
+    from a3d_det.models.fusion import a3d_cpu
+    folded = fusion == 'A3DConv' and a3d_cpu.library() is not None
+    assert calls.ops['aten.addcmul'] == (0 if folded else 2 * 7)
 
 
 class _Calls(TorchDispatchMode):

@@ -60,6 +60,31 @@ def test_forward_is_eq1(d, batch, h, w):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_forward_with_batch_norm_scale_and_shift():
+    """x' = relu(x * scale + shift) per channel, fused; x itself unchanged."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 6, 5, 7, 9)
+    scale, shift = torch.rand(6) + 0.5, torch.randn(6)
+    mix = torch.randn(6, 5, 5)
+    before = x.clone()
+    out = torch.empty_like(x)
+    a3d_cpu.forward(x, mix, out, relu=True, in_place=False, scale=scale, shift=shift)
+    assert torch.equal(x, before)
+    normed = (x * scale.view(-1, 1, 1, 1) + shift.view(-1, 1, 1, 1)).relu()
+    torch.testing.assert_close(out.double(), forward_reference(normed, mix),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_forward_norm_relu_only_at_cpu_inference():
+    op = A3DConv(4, 2, 3, padding=1, num_slices=3)
+    x = torch.randn(1, 4, 3, 6, 6)
+    scale, shift = torch.ones(4), torch.zeros(4)
+    assert op.forward_norm_relu(x, scale, shift) is None          # autograd on
+    with torch.no_grad():
+        torch.testing.assert_close(op.forward_norm_relu(x, scale, shift), op(x.relu()))
+        assert op.forward_norm_relu(x.double(), scale.double(), shift.double()) is None
+
+
 @pytest.mark.parametrize('d', [1, 3, 4, 7, 9])
 @pytest.mark.parametrize('mask', [True, False])
 def test_backward_is_the_transposed_product_and_the_weight_gradient(d, mask):
