@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from a3d_det.models.fusion import A3DConv, fuse_slices
 from a3d_det.registry import MODELS
+from tests.helpers.fusion import relu_then_a3d
 
 
 def algorithm1(x, P, w2d, stride=1, padding=0):
@@ -80,24 +81,6 @@ def test_built_from_registry():
     assert isinstance(op, A3DConv) and op.fusion_weight.shape == (7, 7, 4)
 
 
-def _relu_then_a3d(op, pre, fused, other_use):
-    """``op(relu(pre))`` (+ a second use of the ReLU output): loss, grads."""
-    pre = pre.detach().requires_grad_(True)
-    act = pre * 1.0                       # a non-leaf, as a batch norm's output
-    if fused:
-        out = op.forward_relu(act)        # act now holds relu(act)
-        relu_out = act
-    else:
-        relu_out = torch.relu(act)
-        out = op(relu_out)
-    loss = (out * torch.linspace(-1, 2, out.numel()).view_as(out)).sum()
-    if other_use:
-        loss = loss + (relu_out ** 2).sum()
-    op.zero_grad(set_to_none=True)
-    loss.backward()
-    return out.detach(), pre.grad, op.fusion_weight.grad, op.weight.grad
-
-
 @pytest.mark.parametrize('batch,k,other_use', [(1, 1, False), (1, 3, False),
                                                (2, 3, False), (1, 3, True)])
 def test_forward_relu_equals_relu_then_forward(batch, k, other_use):
@@ -107,8 +90,8 @@ def test_forward_relu_equals_relu_then_forward(batch, k, other_use):
     torch.manual_seed(0)
     op = A3DConv(6, 4, k, padding=k // 2, num_slices=5)
     pre = torch.randn(batch, 6, 5, 7, 6)
-    fused = _relu_then_a3d(op, pre, True, other_use)
-    plain = _relu_then_a3d(op, pre, False, other_use)
+    fused = relu_then_a3d(op, pre, True, other_use)
+    plain = relu_then_a3d(op, pre, False, other_use)
     for a, b in zip(fused, plain):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     if not other_use:                     # the ReLU's mask reached the gradient
@@ -139,7 +122,7 @@ def test_forward_relu_under_autocast():
     grads = []
     for fused in (True, False):
         with torch.autocast('cpu', dtype=torch.bfloat16):
-            g = _relu_then_a3d(op, pre, fused, False)
+            g = relu_then_a3d(op, pre, fused, False)
         grads.append(g)
     for a, b in zip(*grads):
         assert a.dtype == b.dtype

@@ -10,6 +10,7 @@ import torch
 
 from a3d_det.models.backbones import DenseNet3D
 from a3d_det.models.fusion import A3DConv, a3d_cpu
+from tests.helpers.fusion import relu_then_a3d
 
 HAS_COMPILER = shutil.which(os.environ.get('CC') or 'cc') is not None
 pytestmark = pytest.mark.skipif(
@@ -173,23 +174,6 @@ def test_where_the_kernel_applies():
         assert not a3d_cpu.applies(x, mix=mix)
 
 
-def _a3d_step(op, pre, fused, other_use):
-    """Values and gradients of ``op(relu(pre))`` (fused: ``forward_relu``)."""
-    pre = pre.detach().requires_grad_(True)
-    act = pre * 1.0
-    if fused:
-        out, relu_out = op.forward_relu(act), act
-    else:
-        relu_out = torch.relu(act)
-        out = op(relu_out)
-    loss = (out * torch.linspace(-1, 2, out.numel()).view_as(out)).sum()
-    if other_use:
-        loss = loss + (relu_out ** 2).sum()
-    op.zero_grad(set_to_none=True)
-    loss.backward()
-    return out.detach(), pre.grad, op.fusion_weight.grad, op.weight.grad
-
-
 # (cin, k, stride, size, batch, bias): the three convolutions of slice_conv
 CASES = {'view2d': (6, 1, 1, 9, 2, False),
          'slices2d': (6, 3, 1, 9, 1, True),
@@ -210,13 +194,13 @@ def test_a3dconv_with_the_kernel_equals_the_matmul_path(monkeypatch, kind, fused
     real_forward = a3d_cpu.forward
     monkeypatch.setattr(a3d_cpu, 'forward',
                         lambda *a, **kw: calls.append(1) or real_forward(*a, **kw))
-    with_kernel = _a3d_step(op, pre, fused, other_use)
+    with_kernel = relu_then_a3d(op, pre, fused, other_use)
     bias_grad = op.bias.grad if bias else None
     assert calls                                    # the kernel ran
     monkeypatch.setattr(a3d_cpu, '_library', None)
     monkeypatch.setattr(a3d_cpu, '_loaded', True)
     n = len(calls)
-    plain = _a3d_step(op, pre, fused, other_use)
+    plain = relu_then_a3d(op, pre, fused, other_use)
     assert len(calls) == n                          # and here it did not
     for a, b in zip(with_kernel, plain):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
@@ -245,9 +229,7 @@ def _saved_bytes(op, x):
     def pack(t):
         sizes[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
-    x = (x * 1.0).requires_grad_(False)
-    x.requires_grad_(True)
-    act = x * 1.0
+    act = x.clone().requires_grad_(True) * 1.0     # a non-leaf, as a batch norm's output
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         fused = getattr(op, 'forward_relu', None)
         fused(act) if fused else op(torch.relu(act))
