@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from a3d_det.models.fusion import a3d_cpu
-from a3d_det.models.fusion.base import BaseFusionConv
+from a3d_det.models.fusion.base import BaseFusionConv, SliceConv
 from a3d_det.models.scratch import scratch
 from a3d_det.registry import MODELS
 
@@ -141,19 +140,20 @@ class _FusedA3DConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def fused_layout(op: 'A3DConv', buf: Tensor, x: Tensor, weight: Tensor) -> Tensor:
-        """``buf`` as the ``(B, C, D, H, W)`` fused map of ``x``, laid out as
-        ``op.conv_slices`` reads it: the 2D convolution of the slices reads
-        ``(B * D, C, H, W)``, so there it is slices first (no copy)."""
+    def fuse(op: 'A3DConv', x: Tensor, mix: Tensor, weight: Tensor, relu: bool,
+             **kernel_options) -> SliceConv:
+        """The kernel's fused map of ``x`` (:func:`.a3d_cpu.forward`, with
+        ``kernel_options``) in the scratch buffer, laid out as
+        ``op.conv_slices`` reads it (the 2D convolution of the slices reads
+        ``(B * D, C, H, W)``: there it is slices first, no copy); returns the
+        convolution of it."""
         b, c, d, h, w = x.shape
+        buf = scratch('a3d_fused', x.numel(), x)
         if op.slice_conv_kind(x.shape, x.device, weight.dim()) == 'slices2d':
-            return buf.view(b, d, c, h, w).transpose(1, 2)
-        return buf.view(b, c, d, h, w)
-
-    @staticmethod
-    def _fuse(op: 'A3DConv', x: Tensor, mix: Tensor, weight: Tensor, relu: bool):
-        fused = _FusedA3DConv.fused_layout(op, scratch('a3d_fused', x.numel(), x), x, weight)
-        a3d_cpu.forward(x, mix, fused, relu)
+            fused = buf.view(b, d, c, h, w).transpose(1, 2)
+        else:
+            fused = buf.view(b, c, d, h, w)
+        a3d_cpu.forward(x, mix, fused, relu, **kernel_options)
         return op.slice_conv(fused, weight)
 
     @staticmethod
@@ -161,9 +161,7 @@ class _FusedA3DConv(torch.autograd.Function):
                 op: 'A3DConv', relu: bool) -> Tensor | tuple[Tensor, Tensor]:
         ctx.set_materialize_grads(False)   # no zeros for the unused x output
         ctx.op, ctx.relu, ctx.has_bias = op, relu, bias is not None
-        plan = _FusedA3DConv._fuse(op, x, mix, weight, relu)
-        conv = F.conv2d if plan.input.dim() == 4 else F.conv3d
-        out = plan.output(conv(plan.input, plan.weight, bias, plan.stride, plan.padding))
+        out = _FusedA3DConv.fuse(op, x, mix, weight, relu).forward(bias)
         ctx.save_for_backward(x, mix, weight)
         if not relu:
             return out
@@ -177,7 +175,7 @@ class _FusedA3DConv(torch.autograd.Function):
         need_x, need_mix, need_w, need_b = ctx.needs_input_grad[:4]
         grad_in = grad_mix = grad_w = grad_b = None
         if grad_out is not None:
-            plan = _FusedA3DConv._fuse(ctx.op, y, mix, weight, False)   # y: ReLU applied
+            plan = _FusedA3DConv.fuse(ctx.op, y, mix, weight, False)   # y: ReLU applied
             need_fused = need_x or need_mix
             fused_grad, grad_w, grad_b = plan.backward(grad_out, ctx.has_bias,
                                                        (need_fused, need_w, need_b))
@@ -289,10 +287,8 @@ class A3DConv(BaseFusionConv):
         mix = self._mix()
         if torch.is_grad_enabled() or not a3d_cpu.applies(x, mix=mix):
             return None
-        buf = scratch('a3d_fused', x.numel(), x)
-        fused = _FusedA3DConv.fused_layout(self, buf, x, self.weight)
-        a3d_cpu.forward(x, mix, fused, relu=True, in_place=False, scale=scale, shift=shift)
-        return self.conv_slices(fused)
+        return _FusedA3DConv.fuse(self, x, mix, self.weight, relu=True, in_place=False,
+                                  scale=scale, shift=shift).forward(self.bias)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', init_noise={self.init_noise}'

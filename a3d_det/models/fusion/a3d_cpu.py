@@ -124,13 +124,6 @@ def library() -> ctypes.CDLL | None:
     return _library
 
 
-def reset() -> None:
-    """Forget the loaded kernel: the next :func:`library` call looks again
-    (after changing ``$CC``, ``A3D_DET_CPU_KERNEL`` or the cache directory)."""
-    global _library, _loaded
-    _library, _loaded = None, False
-
-
 def pixel_strides(t: Tensor) -> tuple[int, int, int] | None:
     """The strides of the first three axes of a ``(B, C, D, ...)`` feature
     map whose pixels (the axes after D) lie contiguously, else ``None``."""

@@ -97,6 +97,11 @@ class SliceConv:
     shape: tuple[int, int, int, int, int]     # the 5D input's (B, Cin, D, H, W)
     slices_first: bool                        # input is (B * D, Cin, H, W)
 
+    def forward(self, bias: Tensor | None) -> Tensor:
+        """The convolution, its output as ``(B, Cout, D, H', W')``."""
+        conv = F.conv2d if self.input.dim() == 4 else F.conv3d
+        return self.output(conv(self.input, self.weight, bias, self.stride, self.padding))
+
     def output(self, y: Tensor) -> Tensor:
         """The convolution's output as ``(B, Cout, D, H', W')`` (a view)."""
         b, _, d, _, _ = self.shape
@@ -278,9 +283,7 @@ class BaseFusionConv(nn.Module):
         Returns:
             ``(B, Cout, D, H', W')``.
         """
-        plan = self.slice_conv(x, self.weight if weight is None else weight)
-        conv = F.conv2d if plan.input.dim() == 4 else F.conv3d
-        return plan.output(conv(plan.input, plan.weight, self.bias, plan.stride, plan.padding))
+        return self.slice_conv(x, self.weight if weight is None else weight).forward(self.bias)
 
     def slice_conv(self, x: Tensor, weight: Tensor) -> SliceConv:
         """The convolution :meth:`conv_slices` runs on ``x`` ``(B, Cin, D, H, W)``:
